@@ -1,0 +1,71 @@
+//! The error body every failed API call returns, with a stable machine-readable code.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable codes the apps act on. Never renamed; new codes may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Missing, expired, forged or revoked credentials: sign in again (or refresh).
+    Unauthorized,
+    /// Signed in, but this account may not do this.
+    Forbidden,
+    NotFound,
+    /// The request is well-formed but a field is wrong; `field` names it.
+    Validation,
+    /// The request conflicts with the current state (e.g. an idempotency key reused with a
+    /// different body, or the same key still being processed).
+    Conflict,
+    /// Too many attempts; `retry_after_secs` says when to try again.
+    RateLimited,
+    /// The body is larger than the documented limit.
+    PayloadTooLarge,
+    /// Something failed on the server; safe to retry later.
+    Server,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Validation => "validation",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Server => "server",
+        }
+    }
+}
+
+/// JSON body of every 4xx and 5xx response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// Human-readable, free of personal data.
+    pub message: String,
+    /// For `validation`: the offending field (JSON path or CSV column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `rate_limited`: seconds until a retry can succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+    /// For roster imports: every bad row, with its line number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<crate::roster::RosterRowError>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+            field: None,
+            retry_after_secs: None,
+            rows: Vec::new(),
+        }
+    }
+}
