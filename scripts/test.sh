@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Runs every test of Lianxiao: the one command for a newcomer and for CI (.ci/run).
+#
+# On a fresh Debian 12 machine (as root) it installs what the tests need, starts a private
+# PostgreSQL cluster under target/pg-test (unless LIANXIAO_TEST_PG_URL points at a reachable
+# one), builds the server binary the end-to-end tests spawn, runs the whole workspace's tests
+# (end-to-end on SQLite), runs the end-to-end suite again on PostgreSQL, then rustfmt and
+# clippy (skip them with LIANXIAO_SKIP_LINT=1). Set LIANXIAO_KEEP_PG=1 to leave the private
+# cluster running for the next run.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+section() { printf '\n===== %s =====\n' "$*"; }
+die() {
+    printf 'test.sh: %s\n' "$*" >&2
+    exit 1
+}
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---------------------------------------------------------------------------------------------
+# What the tests need. One line per tool: `need_apt PACKAGE CHECK` where CHECK is a command
+# name or a path (globs allowed) that exists once PACKAGE is installed; `need_npm PACKAGE
+# COMMAND` installs an npm package under .tools/npm.
+
+APT_MISSING=()
+NPM_MISSING=()
+
+present() {
+    local check=$1
+    if [[ $check == */* ]]; then
+        compgen -G "$check" >/dev/null
+    else
+        command -v "$check" >/dev/null
+    fi
+}
+
+need_apt() {
+    present "$2" || APT_MISSING+=("$1")
+}
+
+NPM_PREFIX="$ROOT/.tools/npm"
+export PATH="$NPM_PREFIX/node_modules/.bin:$PATH"
+need_npm() {
+    present "$2" && return 0
+    NPM_MISSING+=("$1")
+    need_apt npm npm
+}
+
+need_apt postgresql '/usr/lib/postgresql/*/bin/initdb'
+
+install_missing() {
+    if [ ${#APT_MISSING[@]} -gt 0 ]; then
+        section "Installing ${APT_MISSING[*]}"
+        if ! is_root; then
+            die "missing Debian packages: ${APT_MISSING[*]}; install them with" \
+                "'sudo apt-get install --no-install-recommends ${APT_MISSING[*]}' and run again"
+        fi
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${APT_MISSING[@]}"
+    fi
+    if [ ${#NPM_MISSING[@]} -gt 0 ]; then
+        section "Installing ${NPM_MISSING[*]} (npm, into .tools/npm)"
+        npm install --no-audit --no-fund --prefix "$NPM_PREFIX" "${NPM_MISSING[@]}"
+    fi
+}
+install_missing
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: the given LIANXIAO_TEST_PG_URL if it answers, else a private cluster.
+
+PG_STARTED_HERE=""
+PG_BIN=""
+PG_DIR=""
+
+pg_answers() {
+    PGCONNECT_TIMEOUT=5 psql "$1" -XAtqc 'select 1' >/dev/null 2>&1
+}
+
+# Runs a PostgreSQL tool as the owner of the cluster: initdb and postgres refuse root.
+as_pg() {
+    if is_root; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+stop_pg() {
+    if [ -n "$PG_STARTED_HERE" ] && [ -z "${LIANXIAO_KEEP_PG:-}" ]; then
+        section "Stopping the private PostgreSQL"
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null || true
+    fi
+}
+
+start_private_pg() {
+    PG_BIN=$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1)
+    [ -x "$PG_BIN/initdb" ] || die "PostgreSQL binaries not found under /usr/lib/postgresql"
+
+    PG_DIR="$ROOT/target/pg-test"
+    mkdir -p "$PG_DIR"
+    if is_root; then
+        chown postgres: "$PG_DIR"
+    fi
+    # The postgres user must reach the directory, and a unix socket path has ~100 bytes.
+    if ! as_pg test -w "$PG_DIR" || [ ${#PG_DIR} -gt 80 ]; then
+        PG_DIR="/tmp/lianxiao-pg-test-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+        mkdir -p "$PG_DIR"
+        if is_root; then
+            chown postgres: "$PG_DIR"
+        fi
+    fi
+    local data="$PG_DIR/data" port
+
+    if [ -f "$data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+        port=$(sed -n 4p "$data/postmaster.pid")
+        echo "Reusing the PostgreSQL already running in $data on port $port"
+    else
+        if [ ! -f "$data/PG_VERSION" ]; then
+            echo "Creating a PostgreSQL cluster in $data"
+            as_pg "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --no-locale \
+                >"$PG_DIR/initdb.log" 2>&1 || {
+                cat "$PG_DIR/initdb.log" >&2
+                die "initdb failed"
+            }
+        fi
+        port=55432
+        while ! port_free "$port"; do
+            port=$((port + 1))
+            [ "$port" -lt 55532 ] || die "no free port for PostgreSQL in 55432-55531"
+        done
+        echo "Starting PostgreSQL from $data on 127.0.0.1:$port"
+        # Test data is disposable: durability settings off for speed.
+        as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$PG_DIR/server.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            start >/dev/null || {
+            tail -n 30 "$PG_DIR/server.log" >&2 || true
+            die "PostgreSQL did not start"
+        }
+        PG_STARTED_HERE=1
+    fi
+    LIANXIAO_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    pg_answers "$LIANXIAO_TEST_PG_URL" || die "the private PostgreSQL does not answer at $LIANXIAO_TEST_PG_URL"
+    # Databases left behind by test runs that were killed.
+    local stale
+    stale=$(psql "$LIANXIAO_TEST_PG_URL" -XAtqc \
+        "select datname from pg_database where datname like 'lianxiao\_test\_%'")
+    for db in $stale; do
+        psql "$LIANXIAO_TEST_PG_URL" -Xqc "drop database if exists \"$db\" with (force)" >/dev/null || true
+    done
+}
+
+section "PostgreSQL"
+if [ -n "${LIANXIAO_TEST_PG_URL:-}" ] && pg_answers "$LIANXIAO_TEST_PG_URL"; then
+    echo "Using LIANXIAO_TEST_PG_URL"
+else
+    if [ -n "${LIANXIAO_TEST_PG_URL:-}" ]; then
+        echo "LIANXIAO_TEST_PG_URL does not answer; starting a private cluster instead"
+    fi
+    trap stop_pg EXIT
+    start_private_pg
+fi
+export LIANXIAO_TEST_PG_URL
+
+# ---------------------------------------------------------------------------------------------
+# Build, test, lint. Every phase runs even if an earlier one failed, so one run shows
+# everything; the script fails if any phase did.
+
+LOG_DIR="$ROOT/target/test-logs"
+mkdir -p "$LOG_DIR"
+FAILED=()
+TESTS_PASSED=0
+TESTS_FAILED=0
+
+if cargo nextest --version >/dev/null 2>&1; then
+    test_cmd() { cargo nextest run --no-fail-fast "$@"; }
+else
+    test_cmd() { cargo test --no-fail-fast "$@"; }
+fi
+
+# Adds up the counts from nextest's summary or from cargo test's per-binary result lines.
+count_tests() {
+    local log=$1 counts
+    counts=$(sed -E 's/\x1b\[[0-9;]*m//g' "$log" | awk '
+        /^ *Summary .* tests? run: / {
+            nextest = 1
+            if (match($0, /[0-9]+ passed/)) p += substr($0, RSTART, RLENGTH) + 0
+            if (match($0, /[0-9]+ failed/)) f += substr($0, RSTART, RLENGTH) + 0
+            next
+        }
+        /^test result: / {
+            if (match($0, /[0-9]+ passed/)) cp += substr($0, RSTART, RLENGTH) + 0
+            if (match($0, /[0-9]+ failed/)) cf += substr($0, RSTART, RLENGTH) + 0
+        }
+        END { if (nextest) print p + 0, f + 0; else print cp + 0, cf + 0 }')
+    TESTS_PASSED=$((TESTS_PASSED + ${counts% *}))
+    TESTS_FAILED=$((TESTS_FAILED + ${counts#* }))
+}
+
+# run_phase NAME COMMAND...: runs a phase, keeps its output in target/test-logs.
+run_phase() {
+    local name=$1
+    shift
+    section "$name"
+    local log
+    log="$LOG_DIR/$(printf '%s' "$name" | tr -c 'A-Za-z0-9' '-').log"
+    if "$@" 2>&1 | tee "$log"; then
+        status=0
+    else
+        status=1
+        FAILED+=("$name")
+    fi
+    count_tests "$log"
+    return 0
+}
+
+# The end-to-end tests spawn the server as a process: build it first.
+run_phase "Build lianxiao-server" cargo build -p lianxiao-server
+if [ "$status" -eq 0 ]; then
+    LIANXIAO_TEST_BACKEND=sqlite run_phase "Tests (end-to-end on SQLite)" test_cmd --workspace
+    LIANXIAO_TEST_BACKEND=postgres run_phase "End-to-end tests on PostgreSQL" test_cmd -p lianxiao-tests
+fi
+
+if [ -z "${LIANXIAO_SKIP_LINT:-}" ] || [ "${LIANXIAO_SKIP_LINT}" = 0 ]; then
+    run_phase "rustfmt" cargo fmt --all --check
+    run_phase "clippy" cargo clippy --workspace --all-targets -- -D warnings
+fi
+
+section "Summary"
+if [ ${#FAILED[@]} -gt 0 ]; then
+    printf 'failed: %s\n' "${FAILED[@]}"
+fi
+echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed"
+[ ${#FAILED[@]} -eq 0 ]
