@@ -34,7 +34,11 @@ pub struct RosterReport {
     pub rows: u64,
     pub schools_created: u64,
     pub link_groups_created: u64,
+    /// Schools added to a link group.
+    pub school_links_created: u64,
     pub classes_created: u64,
+    /// Classes whose grade changed.
+    pub classes_updated: u64,
     pub people_created: u64,
     pub people_updated: u64,
     pub memberships_created: u64,
@@ -44,7 +48,9 @@ impl RosterReport {
     pub fn changed_nothing(&self) -> bool {
         self.schools_created == 0
             && self.link_groups_created == 0
+            && self.school_links_created == 0
             && self.classes_created == 0
+            && self.classes_updated == 0
             && self.people_created == 0
             && self.people_updated == 0
             && self.memberships_created == 0

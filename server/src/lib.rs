@@ -1,1 +1,64 @@
+//! Lianxiao reference server: accounts, the organisation of linked schools, notices with
+//! receipts, cursor-based sync and realtime events, on SQLite or PostgreSQL.
 
+pub mod app;
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod idempotency;
+pub mod notices;
+pub mod org;
+pub mod realtime;
+pub mod roster;
+pub mod sync;
+
+use std::net::SocketAddr;
+
+pub use app::{AppState, ServerConfig};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// A server running inside this process (the demo, benchmarks).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests and waits for the server to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens the database and starts serving on `config.listen` in the background.
+pub async fn start(config: &ServerConfig) -> anyhow::Result<RunningServer> {
+    let state = AppState::open(config).await?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -1,1 +1,119 @@
-fn main() {}
+//! `lianxiao-server`: serve the API, or import a roster.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use lianxiao_server::{ServerConfig, db::Db, roster};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "lianxiao-server", version, about = "Lianxiao (联校) reference server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the JSON API under /v1 (SQLite in the data directory unless DATABASE_URL is set).
+    Serve {
+        /// Where the SQLite database and files live.
+        #[arg(long, default_value = "./lianxiao-data")]
+        data_dir: PathBuf,
+        /// Address to listen on; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// PostgreSQL URL (postgres://...); SQLite in the data directory when absent.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Lifetime of access tokens in seconds.
+        #[arg(long, env = "LIANXIAO_ACCESS_TTL_SECS", default_value_t = 900)]
+        access_ttl_secs: u64,
+    },
+    /// Import schools, classes and people from a roster CSV. Nothing is imported if any row is bad.
+    ImportRoster {
+        #[arg(long, default_value = "./lianxiao-data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// UTF-8 CSV with header school,school_kind,link_group,class,grade,role,login,name,password,subject,child_login
+        file: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            data_dir,
+            listen,
+            database_url,
+            access_ttl_secs,
+        } => {
+            let config = ServerConfig {
+                data_dir,
+                listen,
+                database_url: database_url.filter(|u| !u.is_empty()),
+                access_ttl_secs,
+            };
+            let server = lianxiao_server::start(&config).await?;
+            println!("lianxiao-server listening on {}", server.url());
+            tracing::info!(addr = %server.addr, database = server.state.db().backend().name(), "serving");
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            server.stop().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ImportRoster {
+            data_dir,
+            database_url,
+            file,
+        } => {
+            let csv = std::fs::read(&file)?;
+            let db = Db::open(&data_dir, database_url.as_deref().filter(|u| !u.is_empty())).await?;
+            match roster::import_into(&db, &csv).await {
+                Ok((report, _)) => {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("roster not imported: {}", e.body.message);
+                    for row in &e.body.rows {
+                        let column = row.column.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+                        eprintln!("  line {}{}: {}", row.line, column, row.reason);
+                    }
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,95 @@
+//! The server as one value: configuration, database, token keys, login limits, realtime hub.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use crate::{
+    auth::{LoginLimiter, TokenKeys},
+    db::{Db, now_ms},
+    realtime::Hub,
+};
+
+/// How a server is set up; the CLI and the tests fill it.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// A `postgres://` URL; SQLite in `data_dir` when absent.
+    pub database_url: Option<String>,
+    pub access_ttl_secs: u64,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            access_ttl_secs: 15 * 60,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    keys: TokenKeys,
+    limiter: LoginLimiter,
+    hub: Arc<Hub>,
+}
+
+impl AppState {
+    /// Opens the database (running migrations) and starts the background tasks.
+    pub async fn open(config: &ServerConfig) -> anyhow::Result<AppState> {
+        let db = Db::open(&config.data_dir, config.database_url.as_deref()).await?;
+        let keys = TokenKeys::load(&db, config.access_ttl_secs).await?;
+        let hub = Hub::new();
+        hub.start(db.clone());
+        tokio::spawn(housekeeping(db.clone()));
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                db,
+                keys,
+                limiter: LoginLimiter::default(),
+                hub,
+            }),
+        })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.inner.keys
+    }
+
+    pub fn limiter(&self) -> &LoginLimiter {
+        &self.inner.limiter
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+}
+
+/// Idempotency keys outlive the clients' retry horizon (a phone may stay offline for days).
+pub const IDEMPOTENCY_RETENTION_MS: i64 = 14 * 24 * 60 * 60 * 1000;
+
+async fn housekeeping(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = now_ms() - IDEMPOTENCY_RETENTION_MS;
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(db.pool())
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "idempotency key clean-up failed");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! `/v1/sync` and the realtime socket `/v1/events`.
+
+use axum::{
+    extract::{Query, State, WebSocketUpgrade},
+    response::Response,
+    Json,
+};
+use lianxiao_protocol::{ErrorBody, SyncPage, SYNC_PAGE_DEFAULT};
+use serde::Deserialize;
+
+use crate::{app::AppState, auth::Caller, error::ApiResult, realtime, sync};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SyncParams {
+    /// The cursor from the previous page; omit for everything.
+    since: Option<String>,
+    /// Items per page (default 500, at most 2000).
+    limit: Option<u32>,
+}
+
+/// Everything visible to the caller that changed after `since`: notices, receipt summaries of
+/// their own notices, profile, classes, children, link groups, and tombstones.
+#[utoipa::path(get, path = "/v1/sync", tag = "sync", params(SyncParams), security(("bearer" = [])),
+    responses(
+        (status = 200, body = SyncPage),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "Cursor is not valid", body = ErrorBody),
+    ))]
+pub async fn sync(State(state): State<AppState>, caller: Caller, Query(p): Query<SyncParams>) -> ApiResult<Json<SyncPage>> {
+    let mut conn = state.db().pool().acquire().await?;
+    let limit = p.limit.unwrap_or(SYNC_PAGE_DEFAULT);
+    sync::page(&mut conn, &caller.user_id, p.since.as_deref(), limit)
+        .await
+        .map(Json)
+}
+
+/// Upgrades to a WebSocket that carries `ServerEvent`s (JSON text frames) for the caller.
+/// Authenticate with the `Authorization` header or `?access_token=`.
+#[utoipa::path(get, path = "/v1/events", tag = "sync", security(("bearer" = [])),
+    responses(
+        (status = 101, description = "Switching to WebSocket; frames are ServerEvent JSON",
+            body = lianxiao_protocol::ServerEvent),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn events(State(state): State<AppState>, caller: Caller, ws: WebSocketUpgrade) -> Response {
+    let hub = state.hub().clone();
+    ws.on_upgrade(move |socket| realtime::serve_socket(socket, hub, caller.user_id))
+}

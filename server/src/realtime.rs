@@ -1,0 +1,224 @@
+//! The realtime channel: one WebSocket per signed-in device. Events only say that something
+//! changed; the data follows through sync, so a missed event never loses anything.
+//!
+//! Each server process keeps its own sockets. Committed changes reach every process: through
+//! PostgreSQL LISTEN/NOTIFY when processes share one, or in-process on SQLite.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::extract::ws::{Message, WebSocket};
+use lianxiao_protocol::ServerEvent;
+use sqlx::Row;
+use tokio::sync::mpsc;
+
+use crate::db::{Backend, Db, feed::NOTIFY_CHANNEL, now_ms};
+
+type Outbox = mpsc::Sender<ServerEvent>;
+
+/// Connected devices of this process, by user.
+#[derive(Default)]
+pub struct Hub {
+    sockets: Mutex<HashMap<String, Vec<(u64, Outbox)>>>,
+    next_id: AtomicU64,
+    changes: Mutex<Option<mpsc::UnboundedSender<Signal>>>,
+}
+
+enum Signal {
+    Committed(i64),
+    /// Notifications may have been missed (listener reconnected): everyone syncs.
+    Resync,
+}
+
+impl Hub {
+    pub fn new() -> Arc<Hub> {
+        Arc::new(Hub::default())
+    }
+
+    /// Starts delivering committed changes to this process's sockets.
+    pub fn start(self: &Arc<Self>, db: Db) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.changes.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
+        tokio::spawn(dispatch(self.clone(), db.clone(), rx));
+        if db.backend() == Backend::Postgres {
+            tokio::spawn(listen(db.url().to_owned(), tx));
+        }
+    }
+
+    /// Called after a commit on SQLite (one process); PostgreSQL delivers through NOTIFY.
+    pub fn committed(&self, backend: Backend, seq: i64) {
+        if backend == Backend::Sqlite {
+            if let Some(tx) = self.changes.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                let _ = tx.send(Signal::Committed(seq));
+            }
+        }
+    }
+
+    pub fn connected(&self) -> usize {
+        let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        sockets.values().map(Vec::len).sum()
+    }
+
+    fn register(&self, user_id: &str) -> (u64, mpsc::Receiver<ServerEvent>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // Events are tiny and coalescable: a full queue just means the device is behind and
+        // will sync anyway.
+        let (tx, rx) = mpsc::channel(16);
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        sockets.entry(user_id.to_owned()).or_default().push((id, tx));
+        (id, rx)
+    }
+
+    fn unregister(&self, user_id: &str, id: u64) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = sockets.get_mut(user_id) {
+            list.retain(|(i, _)| *i != id);
+            if list.is_empty() {
+                sockets.remove(user_id);
+            }
+        }
+    }
+
+    fn send_to(&self, user_id: &str, event: &ServerEvent) {
+        let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = sockets.get(user_id) {
+            for (_, tx) in list {
+                let _ = tx.try_send(event.clone());
+            }
+        }
+    }
+
+    fn send_to_all(&self, event: &ServerEvent) {
+        let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        for list in sockets.values() {
+            for (_, tx) in list {
+                let _ = tx.try_send(event.clone());
+            }
+        }
+    }
+}
+
+/// Turns committed sequence numbers into events for the users whose feed they touched.
+async fn dispatch(hub: Arc<Hub>, db: Db, mut rx: mpsc::UnboundedReceiver<Signal>) {
+    while let Some(first) = rx.recv().await {
+        // Coalesce a burst into one query.
+        let mut lo = i64::MAX;
+        let mut hi = i64::MIN;
+        let mut resync = false;
+        let mut take = |s: Signal| match s {
+            Signal::Committed(seq) => {
+                lo = lo.min(seq);
+                hi = hi.max(seq);
+            }
+            Signal::Resync => resync = true,
+        };
+        take(first);
+        while let Ok(s) = rx.try_recv() {
+            take(s);
+        }
+        if resync {
+            hub.send_to_all(&ServerEvent::Changed {
+                cursor: String::new(),
+            });
+        }
+        if lo > hi || hub.connected() == 0 {
+            continue;
+        }
+        let rows = sqlx::query(
+            "SELECT user_id, MAX(seq) FROM feed WHERE seq >= $1 AND seq <= $2 GROUP BY user_id",
+        )
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(db.pool())
+        .await;
+        match rows {
+            Ok(rows) => {
+                for r in rows {
+                    let (Ok(user), Ok(seq)) = (r.try_get::<String, _>(0), r.try_get::<i64, _>(1)) else {
+                        continue;
+                    };
+                    hub.send_to(&user, &ServerEvent::Changed { cursor: seq.to_string() });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not look up who a change concerns"),
+        }
+    }
+}
+
+/// Follows PostgreSQL notifications from every server process sharing the database.
+async fn listen(url: String, tx: mpsc::UnboundedSender<Signal>) {
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen(NOTIFY_CHANNEL).await {
+                    tracing::warn!(error = %e, "LISTEN failed");
+                } else {
+                    // Anything committed while we were not listening: tell everyone to sync.
+                    let _ = tx.send(Signal::Resync);
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(n)) => {
+                                if let Ok(seq) = n.payload().parse() {
+                                    if tx.send(Signal::Committed(seq)).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            Ok(None) => {
+                                let _ = tx.send(Signal::Resync);
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "notification listener lost");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot connect notification listener"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Serves one device's socket until it closes.
+pub async fn serve_socket(mut socket: WebSocket, hub: Arc<Hub>, user_id: String) {
+    let (id, mut events) = hub.register(&user_id);
+    let hello = ServerEvent::Hello {
+        user_id: user_id.clone(),
+        server_time: now_ms(),
+    };
+    let mut ping = tokio::time::interval(Duration::from_secs(25));
+    ping.tick().await;
+    if send(&mut socket, &hello).await {
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => if !send(&mut socket, &event).await { break },
+                    None => break,
+                },
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+                _ = ping.tick() => {
+                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() { break }
+                }
+            }
+        }
+    }
+    hub.unregister(&user_id, id);
+}
+
+async fn send(socket: &mut WebSocket, event: &ServerEvent) -> bool {
+    match serde_json::to_string(event) {
+        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => false,
+    }
+}
