@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+pub mod api;
+
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const LISTENING_PREFIX: &str = "lianxiao-server listening on ";
 
@@ -108,6 +110,13 @@ fn admin_sql(admin_url: &str, sql: String) -> anyhow::Result<()> {
     .expect("the admin SQL thread panicked")
 }
 
+/// Picks rustls' crypto for this process (the workspace builds reqwest without a default), so
+/// `reqwest::get` and clients in tests work. Starting a [`TestServer`] calls it; repeat calls
+/// are harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The `lianxiao-server` binary: `LIANXIAO_SERVER_BIN`, or next to the test executable
 /// (target/<profile>/), built once with cargo if it is not there yet.
 pub fn server_binary() -> PathBuf {
@@ -167,6 +176,7 @@ impl TestServer {
     /// Like [`TestServer::start`], with extra environment, e.g.
     /// `[("LIANXIAO_ACCESS_TTL_SECS", "2")]`. The environment is kept across restarts.
     pub fn start_with_env(backend: &Backend, env: &[(&str, &str)]) -> TestServer {
+        install_crypto_provider();
         let data_dir = tempfile::Builder::new()
             .prefix("lianxiao-test-")
             .tempdir()

@@ -21,7 +21,7 @@ use axum::{
 use lianxiao_protocol::{MAX_JSON_BODY_BYTES, MAX_ROSTER_BODY_BYTES};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::TraceLayer,
+    trace::{DefaultOnResponse, TraceLayer},
 };
 use utoipa::{
     Modify, OpenApi,
@@ -108,7 +108,8 @@ pub fn router(state: AppState) -> Router {
                     .unwrap_or("-");
                 // Paths hold ids only; query strings may hold tokens, so they are left out.
                 tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-            }),
+            })
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
