@@ -231,6 +231,9 @@ if [ -z "${LIANXIAO_SKIP_LINT:-}" ] || [ "${LIANXIAO_SKIP_LINT}" = 0 ]; then
     run_phase "clippy" cargo clippy --workspace --all-targets -- -D warnings
 fi
 
+stop_pg
+PG_STARTED_HERE=""
+
 section "Summary"
 if [ ${#FAILED[@]} -gt 0 ]; then
     printf 'failed: %s\n' "${FAILED[@]}"
