@@ -11,7 +11,10 @@ use crate::Millis;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
     /// First message after the upgrade.
-    Hello { user_id: String, server_time: Millis },
+    Hello {
+        user_id: String,
+        server_time: Millis,
+    },
     /// Something visible to this user changed; sync up to at least `cursor`.
     Changed { cursor: String },
 }

@@ -51,14 +51,29 @@ impl EntityKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SyncItem {
-    Profile { user: User },
-    Class { class: ClassInfo },
-    LinkGroup { link_group: LinkGroup },
-    Child { child: Child },
-    Notice { notice: Notice },
-    ReceiptSummary { summary: ReceiptSummary },
+    Profile {
+        user: User,
+    },
+    Class {
+        class: ClassInfo,
+    },
+    LinkGroup {
+        link_group: LinkGroup,
+    },
+    Child {
+        child: Child,
+    },
+    Notice {
+        notice: Notice,
+    },
+    ReceiptSummary {
+        summary: ReceiptSummary,
+    },
     /// No longer visible to the caller (retracted, unlinked, moved): remove it locally.
-    Removed { kind: EntityKind, id: String },
+    Removed {
+        kind: EntityKind,
+        id: String,
+    },
 }
 
 /// `GET /v1/sync?since=CURSOR`. Without `since`, everything visible from the start.

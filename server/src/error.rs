@@ -67,7 +67,10 @@ impl ApiError {
     pub fn roster(rows: Vec<RosterRowError>) -> Self {
         let mut e = Self::new(
             ErrorCode::Validation,
-            format!("{} roster row(s) are invalid; nothing was imported", rows.len()),
+            format!(
+                "{} roster row(s) are invalid; nothing was imported",
+                rows.len()
+            ),
         );
         e.body.rows = rows;
         e
@@ -100,10 +103,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let retry = self.body.retry_after_secs;
         let mut response = (status, axum::Json(self.body)).into_response();
-        if let Some(secs) = retry {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = retry
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }
@@ -137,7 +140,10 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             d.is_unique_violation()
-                || matches!(d.code().as_deref(), Some("23505") | Some("2067") | Some("1555"))
+                || matches!(
+                    d.code().as_deref(),
+                    Some("23505") | Some("2067") | Some("1555")
+                )
         }
         _ => false,
     }

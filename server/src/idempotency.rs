@@ -34,7 +34,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .to_str()
             .ok()
             .filter(|k| !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()))
-            .ok_or_else(|| ApiError::validation(IDEMPOTENCY_KEY_HEADER, "must be 1 to 200 visible ASCII characters"))?;
+            .ok_or_else(|| {
+                ApiError::validation(
+                    IDEMPOTENCY_KEY_HEADER,
+                    "must be 1 to 200 visible ASCII characters",
+                )
+            })?;
         Ok(IdempotencyKey(Some(key.to_owned())))
     }
 }
@@ -53,12 +58,19 @@ pub struct Mutation {
 }
 
 /// Starts a mutation for `caller`. `fingerprint` identifies the request (route and body).
-pub async fn begin(state: &AppState, caller: &Caller, key: IdempotencyKey, fingerprint: &str) -> ApiResult<Begin> {
-    let key = key.0.map(|k| (k, hex::encode(Sha256::digest(fingerprint.as_bytes()))));
-    if let Some((k, hash)) = &key {
-        if let Some(replay) = stored(state, &caller.user_id, k, hash).await? {
-            return Ok(Begin::Replay(replay));
-        }
+pub async fn begin(
+    state: &AppState,
+    caller: &Caller,
+    key: IdempotencyKey,
+    fingerprint: &str,
+) -> ApiResult<Begin> {
+    let key = key
+        .0
+        .map(|k| (k, hex::encode(Sha256::digest(fingerprint.as_bytes()))));
+    if let Some((k, hash)) = &key
+        && let Some(replay) = stored(state, &caller.user_id, k, hash).await?
+    {
+        return Ok(Begin::Replay(replay));
     }
     Ok(Begin::Run(Mutation {
         tx: state.db().begin_write().await?,
@@ -70,10 +82,18 @@ pub async fn begin(state: &AppState, caller: &Caller, key: IdempotencyKey, finge
 
 /// A fingerprint from the route and the parsed body.
 pub fn fingerprint<T: Serialize>(route: &str, body: &T) -> String {
-    format!("{route}\n{}", serde_json::to_string(body).unwrap_or_default())
+    format!(
+        "{route}\n{}",
+        serde_json::to_string(body).unwrap_or_default()
+    )
 }
 
-async fn stored(state: &AppState, user_id: &str, key: &str, hash: &str) -> ApiResult<Option<Response>> {
+async fn stored(
+    state: &AppState,
+    user_id: &str,
+    key: &str,
+    hash: &str,
+) -> ApiResult<Option<Response>> {
     let row = sqlx::query(
         "SELECT request_hash, status, response FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2",
     )
@@ -91,7 +111,12 @@ async fn stored(state: &AppState, user_id: &str, key: &str, hash: &str) -> ApiRe
     let status: i64 = row.try_get(1)?;
     let body: String = row.try_get(2)?;
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
     response
         .headers_mut()
         .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
@@ -104,7 +129,12 @@ impl Mutation {
     }
 
     /// Records the response under the key, commits, and tells connected devices about `seq`.
-    pub async fn finish<T: Serialize>(mut self, status: StatusCode, body: &T, seq: Option<i64>) -> ApiResult<Response> {
+    pub async fn finish<T: Serialize>(
+        mut self,
+        status: StatusCode,
+        body: &T,
+        seq: Option<i64>,
+    ) -> ApiResult<Response> {
         let json = serde_json::to_string(body).map_err(anyhow::Error::from)?;
         if let Some((key, hash)) = &self.key {
             let inserted = sqlx::query(
@@ -138,6 +168,11 @@ impl Mutation {
         if let Some(seq) = seq {
             self.state.hub().committed(backend, seq);
         }
-        Ok((status, [(axum::http::header::CONTENT_TYPE, "application/json")], json).into_response())
+        Ok((
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response())
     }
 }

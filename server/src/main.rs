@@ -7,7 +7,11 @@ use lianxiao_server::{ServerConfig, db::Db, roster};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "lianxiao-server", version, about = "Lianxiao (联校) reference server")]
+#[command(
+    name = "lianxiao-server",
+    version,
+    about = "Lianxiao (联校) reference server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -94,7 +100,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => {
                     eprintln!("roster not imported: {}", e.body.message);
                     for row in &e.body.rows {
-                        let column = row.column.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+                        let column = row
+                            .column
+                            .as_deref()
+                            .map(|c| format!(" [{c}]"))
+                            .unwrap_or_default();
                         eprintln!("  line {}{}: {}", row.line, column, row.reason);
                     }
                     Ok(ExitCode::FAILURE)

@@ -52,7 +52,10 @@ pub async fn load_user_conn(conn: &mut AnyConnection, user_id: &str) -> sqlx::Re
     }))
 }
 
-pub async fn load_class(conn: &mut AnyConnection, class_id: &str) -> sqlx::Result<Option<ClassInfo>> {
+pub async fn load_class(
+    conn: &mut AnyConnection,
+    class_id: &str,
+) -> sqlx::Result<Option<ClassInfo>> {
     let row = sqlx::query(
         "SELECT c.id, c.name, c.grade, s.id AS school_id, s.name AS school_name, s.kind \
          FROM classes c JOIN schools s ON s.id = c.school_id WHERE c.id = $1",
@@ -68,12 +71,16 @@ pub async fn load_class(conn: &mut AnyConnection, class_id: &str) -> sqlx::Resul
         school: School {
             id: row.try_get("school_id")?,
             name: row.try_get("school_name")?,
-            kind: SchoolKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(SchoolKind::Branch),
+            kind: SchoolKind::parse(&row.try_get::<String, _>("kind")?)
+                .unwrap_or(SchoolKind::Branch),
         },
     }))
 }
 
-pub async fn load_link_group(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<LinkGroup>> {
+pub async fn load_link_group(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> sqlx::Result<Option<LinkGroup>> {
     let Some(row) = sqlx::query("SELECT id, name FROM link_groups WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -105,7 +112,11 @@ pub async fn load_link_group(conn: &mut AnyConnection, id: &str) -> sqlx::Result
 }
 
 /// A parent's child as that parent sees them; `None` when the link no longer exists.
-pub async fn load_child(conn: &mut AnyConnection, parent_id: &str, child_id: &str) -> sqlx::Result<Option<Child>> {
+pub async fn load_child(
+    conn: &mut AnyConnection,
+    parent_id: &str,
+    child_id: &str,
+) -> sqlx::Result<Option<Child>> {
     let row = sqlx::query(
         "SELECT u.id, u.name, s.class_id FROM memberships p \
          JOIN users u ON u.id = p.child_id \
@@ -125,7 +136,10 @@ pub async fn load_child(conn: &mut AnyConnection, parent_id: &str, child_id: &st
 }
 
 /// Everything of the organisation `user_id` can see, by kind.
-pub async fn visible(conn: &mut AnyConnection, user_id: &str) -> sqlx::Result<Vec<(EntityKind, String)>> {
+pub async fn visible(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> sqlx::Result<Vec<(EntityKind, String)>> {
     let mut out = vec![(EntityKind::Profile, user_id.to_owned())];
     let classes = column(
         conn,
@@ -161,7 +175,11 @@ pub async fn visible(conn: &mut AnyConnection, user_id: &str) -> sqlx::Result<Ve
     Ok(out)
 }
 
-async fn column(conn: &mut AnyConnection, sql: &'static str, user_id: &str) -> sqlx::Result<BTreeSet<String>> {
+async fn column(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    user_id: &str,
+) -> sqlx::Result<BTreeSet<String>> {
     sqlx::query(sql)
         .bind(user_id)
         .fetch_all(&mut *conn)
@@ -174,7 +192,8 @@ async fn column(conn: &mut AnyConnection, sql: &'static str, user_id: &str) -> s
 /// Re-announces everything of the organisation a user can see, and tombstones what they no
 /// longer can (a child unlinked, a student moved to another class).
 pub async fn refresh_feed(tx: &mut Tx, seq: i64, user_id: &str) -> sqlx::Result<()> {
-    let now_visible: BTreeSet<(EntityKind, String)> = visible(tx, user_id).await?.into_iter().collect();
+    let now_visible: BTreeSet<(EntityKind, String)> =
+        visible(tx, user_id).await?.into_iter().collect();
     let before = sqlx::query(
         "SELECT kind, entity_id FROM feed WHERE user_id = $1 AND removed = 0 \
          AND kind IN ('profile', 'class', 'child', 'link_group')",
@@ -185,10 +204,10 @@ pub async fn refresh_feed(tx: &mut Tx, seq: i64, user_id: &str) -> sqlx::Result<
     for row in before {
         let kind: String = row.try_get(0)?;
         let id: String = row.try_get(1)?;
-        if let Some(kind) = EntityKind::parse(&kind) {
-            if !now_visible.contains(&(kind, id.clone())) {
-                feed::touch(tx, seq, user_id, kind, &id, true).await?;
-            }
+        if let Some(kind) = EntityKind::parse(&kind)
+            && !now_visible.contains(&(kind, id.clone()))
+        {
+            feed::touch(tx, seq, user_id, kind, &id, true).await?;
         }
     }
     for (kind, id) in &now_visible {
@@ -198,7 +217,10 @@ pub async fn refresh_feed(tx: &mut Tx, seq: i64, user_id: &str) -> sqlx::Result<
 }
 
 /// The classes in which `user_id` teaches or assists, or which belong to a school they administer.
-pub async fn teachable_classes(conn: &mut AnyConnection, user_id: &str) -> sqlx::Result<BTreeSet<String>> {
+pub async fn teachable_classes(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> sqlx::Result<BTreeSet<String>> {
     column(
         conn,
         "SELECT class_id AS id FROM memberships WHERE user_id = $1 AND role IN ('teacher', 'assistant') \
@@ -209,7 +231,12 @@ pub async fn teachable_classes(conn: &mut AnyConnection, user_id: &str) -> sqlx:
     .await
 }
 
-pub async fn has_role(conn: &mut AnyConnection, user_id: &str, role: Role, school_id: Option<&str>) -> sqlx::Result<bool> {
+pub async fn has_role(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    role: Role,
+    school_id: Option<&str>,
+) -> sqlx::Result<bool> {
     let row = sqlx::query(
         "SELECT COUNT(*) FROM memberships WHERE user_id = $1 AND role = $2 AND ($3 = '' OR school_id = $3)",
     )

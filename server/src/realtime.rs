@@ -53,10 +53,14 @@ impl Hub {
 
     /// Called after a commit on SQLite (one process); PostgreSQL delivers through NOTIFY.
     pub fn committed(&self, backend: Backend, seq: i64) {
-        if backend == Backend::Sqlite {
-            if let Some(tx) = self.changes.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                let _ = tx.send(Signal::Committed(seq));
-            }
+        if backend == Backend::Sqlite
+            && let Some(tx) = self
+                .changes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+        {
+            let _ = tx.send(Signal::Committed(seq));
         }
     }
 
@@ -71,7 +75,10 @@ impl Hub {
         // will sync anyway.
         let (tx, rx) = mpsc::channel(16);
         let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
-        sockets.entry(user_id.to_owned()).or_default().push((id, tx));
+        sockets
+            .entry(user_id.to_owned())
+            .or_default()
+            .push((id, tx));
         (id, rx)
     }
 
@@ -140,10 +147,16 @@ async fn dispatch(hub: Arc<Hub>, db: Db, mut rx: mpsc::UnboundedReceiver<Signal>
         match rows {
             Ok(rows) => {
                 for r in rows {
-                    let (Ok(user), Ok(seq)) = (r.try_get::<String, _>(0), r.try_get::<i64, _>(1)) else {
+                    let (Ok(user), Ok(seq)) = (r.try_get::<String, _>(0), r.try_get::<i64, _>(1))
+                    else {
                         continue;
                     };
-                    hub.send_to(&user, &ServerEvent::Changed { cursor: seq.to_string() });
+                    hub.send_to(
+                        &user,
+                        &ServerEvent::Changed {
+                            cursor: seq.to_string(),
+                        },
+                    );
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not look up who a change concerns"),
@@ -164,10 +177,10 @@ async fn listen(url: String, tx: mpsc::UnboundedSender<Signal>) {
                     loop {
                         match listener.try_recv().await {
                             Ok(Some(n)) => {
-                                if let Ok(seq) = n.payload().parse() {
-                                    if tx.send(Signal::Committed(seq)).is_err() {
-                                        return;
-                                    }
+                                if let Ok(seq) = n.payload().parse()
+                                    && tx.send(Signal::Committed(seq)).is_err()
+                                {
+                                    return;
                                 }
                             }
                             Ok(None) => {

@@ -36,9 +36,16 @@ impl Cursor {
     }
 }
 
-pub async fn page(conn: &mut AnyConnection, user_id: &str, since: Option<&str>, limit: u32) -> ApiResult<SyncPage> {
+pub async fn page(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    since: Option<&str>,
+    limit: u32,
+) -> ApiResult<SyncPage> {
     let cursor = match since.filter(|s| !s.is_empty()) {
-        Some(s) => Cursor::parse(s).ok_or_else(|| ApiError::validation("since", "cursor is not valid"))?,
+        Some(s) => {
+            Cursor::parse(s).ok_or_else(|| ApiError::validation("since", "cursor is not valid"))?
+        }
         None => Cursor::default(),
     };
     let initial = cursor.seq == 0;
@@ -46,7 +53,7 @@ pub async fn page(conn: &mut AnyConnection, user_id: &str, since: Option<&str>, 
     let rows = sqlx::query(
         "SELECT kind, entity_id, seq, removed FROM feed WHERE user_id = $1 \
          AND (seq > $2 OR (seq = $2 AND (kind > $3 OR (kind = $3 AND entity_id > $4)))) \
-         AND (removed = 0 OR $5 = 0) ORDER BY seq, kind, entity_id LIMIT $6",
+         AND (removed = 0 OR $5 = 1) ORDER BY seq, kind, entity_id LIMIT $6",
     )
     .bind(user_id)
     .bind(cursor.seq)
@@ -96,12 +103,18 @@ pub async fn page(conn: &mut AnyConnection, user_id: &str, since: Option<&str>, 
             continue;
         }
         let item = match kind {
-            EntityKind::Notice => notices.remove(&c.id).map(|notice| SyncItem::Notice { notice }),
+            EntityKind::Notice => notices
+                .remove(&c.id)
+                .map(|notice| SyncItem::Notice { notice }),
             EntityKind::ReceiptSummary => notices::summary(conn, &c.id)
                 .await?
                 .map(|summary| SyncItem::ReceiptSummary { summary }),
-            EntityKind::Profile => org::load_user_conn(conn, &c.id).await?.map(|user| SyncItem::Profile { user }),
-            EntityKind::Class => org::load_class(conn, &c.id).await?.map(|class| SyncItem::Class { class }),
+            EntityKind::Profile => org::load_user_conn(conn, &c.id)
+                .await?
+                .map(|user| SyncItem::Profile { user }),
+            EntityKind::Class => org::load_class(conn, &c.id)
+                .await?
+                .map(|class| SyncItem::Class { class }),
             EntityKind::LinkGroup => org::load_link_group(conn, &c.id)
                 .await?
                 .map(|link_group| SyncItem::LinkGroup { link_group }),

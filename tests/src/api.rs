@@ -37,7 +37,13 @@ pub fn http() -> reqwest::Client {
 }
 
 /// Sends a request without credentials.
-pub async fn send(base: &str, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+pub async fn send(
+    base: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let http = http();
     let mut req = http.request(method, format!("{base}{path}"));
     for (k, v) in headers {
@@ -59,7 +65,11 @@ async fn reply(req: reqwest::RequestBuilder) -> Reply {
     } else {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
-    Reply { status, body, headers }
+    Reply {
+        status,
+        body,
+        headers,
+    }
 }
 
 impl Api {
@@ -87,7 +97,13 @@ impl Api {
         self.user["id"].as_str().unwrap().to_owned()
     }
 
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, key: Option<&str>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Reply {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -133,7 +149,13 @@ impl Api {
     }
 
     /// Posts a notice to classes; returns the reply.
-    pub async fn post_notice(&self, class_ids: &[String], title: &str, requires_ack: bool, include_students: bool) -> Reply {
+    pub async fn post_notice(
+        &self,
+        class_ids: &[String],
+        title: &str,
+        requires_ack: bool,
+        include_students: bool,
+    ) -> Reply {
         self.post(
             "/v1/notices",
             json!({

@@ -20,18 +20,47 @@ async fn refresh_rotates_and_a_reused_refresh_token_revokes_the_session() {
     let base = server.url();
     let parent = Api::login(&base, PARENT_ONE_CHILD).await;
 
-    let first = send(&base, Method::POST, "/v1/auth/refresh", Some(json!({"refresh_token": parent.refresh})), &[]).await;
+    let first = send(
+        &base,
+        Method::POST,
+        "/v1/auth/refresh",
+        Some(json!({"refresh_token": parent.refresh})),
+        &[],
+    )
+    .await;
     assert_eq!(first.status, StatusCode::OK);
     let rotated = first.body["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rotated, parent.refresh);
 
     // The old token again: someone copied it. The whole session ends.
-    let reuse = send(&base, Method::POST, "/v1/auth/refresh", Some(json!({"refresh_token": parent.refresh})), &[]).await;
+    let reuse = send(
+        &base,
+        Method::POST,
+        "/v1/auth/refresh",
+        Some(json!({"refresh_token": parent.refresh})),
+        &[],
+    )
+    .await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
     assert_eq!(reuse.code(), "unauthorized");
-    let after = send(&base, Method::POST, "/v1/auth/refresh", Some(json!({"refresh_token": rotated})), &[]).await;
-    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "the rotated token died with the session");
-    assert_eq!(parent.get("/v1/me").await.status, StatusCode::UNAUTHORIZED, "access tokens of the session too");
+    let after = send(
+        &base,
+        Method::POST,
+        "/v1/auth/refresh",
+        Some(json!({"refresh_token": rotated})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        after.status,
+        StatusCode::UNAUTHORIZED,
+        "the rotated token died with the session"
+    );
+    assert_eq!(
+        parent.get("/v1/me").await.status,
+        StatusCode::UNAUTHORIZED,
+        "access tokens of the session too"
+    );
 
     // Another device of the same person is unaffected.
     let other = Api::login(&base, PARENT_ONE_CHILD).await;
@@ -43,10 +72,24 @@ async fn logout_ends_the_session() {
     let server = server();
     let base = server.url();
     let teacher = Api::login(&base, LEAD_TEACHER).await;
-    let out = send(&base, Method::POST, "/v1/auth/logout", Some(json!({"refresh_token": teacher.refresh})), &[]).await;
+    let out = send(
+        &base,
+        Method::POST,
+        "/v1/auth/logout",
+        Some(json!({"refresh_token": teacher.refresh})),
+        &[],
+    )
+    .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     assert_eq!(teacher.get("/v1/me").await.status, StatusCode::UNAUTHORIZED);
-    let refresh = send(&base, Method::POST, "/v1/auth/refresh", Some(json!({"refresh_token": teacher.refresh})), &[]).await;
+    let refresh = send(
+        &base,
+        Method::POST,
+        "/v1/auth/refresh",
+        Some(json!({"refresh_token": teacher.refresh})),
+        &[],
+    )
+    .await;
     assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -56,7 +99,14 @@ async fn failed_logins_are_rate_limited_per_login() {
     let base = server.url();
     let wrong = json!({"login": PARENT_HEKOU, "password": "not-the-password"});
     for _ in 0..5 {
-        let r = send(&base, Method::POST, "/v1/auth/login", Some(wrong.clone()), &[]).await;
+        let r = send(
+            &base,
+            Method::POST,
+            "/v1/auth/login",
+            Some(wrong.clone()),
+            &[],
+        )
+        .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert_eq!(r.code(), "unauthorized");
     }
@@ -74,7 +124,8 @@ async fn failed_logins_are_rate_limited_per_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_forged_tokens_are_refused() {
-    let server = TestServer::start_with_env(&Backend::from_env(), &[("LIANXIAO_ACCESS_TTL_SECS", "1")]);
+    let server =
+        TestServer::start_with_env(&Backend::from_env(), &[("LIANXIAO_ACCESS_TTL_SECS", "1")]);
     server.import_demo_roster();
     let base = server.url();
     let parent = Api::login(&base, PARENT_ONE_CHILD).await;
@@ -86,9 +137,23 @@ async fn expired_and_forged_tokens_are_refused() {
 
     // Same claims, signed with a key the server never had.
     let forged = forge_token(&parent.user_id());
-    let r = send(&base, Method::GET, "/v1/me", None, &[("authorization", &format!("Bearer {forged}"))]).await;
+    let r = send(
+        &base,
+        Method::GET,
+        "/v1/me",
+        None,
+        &[("authorization", &format!("Bearer {forged}"))],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = send(&base, Method::GET, "/v1/me", None, &[("authorization", "Bearer not.a.token")]).await;
+    let r = send(
+        &base,
+        Method::GET,
+        "/v1/me",
+        None,
+        &[("authorization", "Bearer not.a.token")],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = send(&base, Method::GET, "/v1/notices", None, &[]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -98,9 +163,16 @@ fn forge_token(user_id: &str) -> String {
     use base64::Engine;
     let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
     let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
     let claims = b64(format!(r#"{{"sub":"{user_id}","sid":"x","iat":0,"exp":{exp}}}"#).as_bytes());
-    format!("{header}.{claims}.{}", b64(b"forged-signature-bytes-forged-signature"))
+    format!(
+        "{header}.{claims}.{}",
+        b64(b"forged-signature-bytes-forged-signature")
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +196,12 @@ async fn malformed_and_oversized_bodies_get_clear_errors_and_change_nothing() {
     assert_eq!(body["code"], "validation");
 
     let r = teacher.post("/v1/notices", json!({"title": "x"})).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "missing fields: {:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "missing fields: {:?}",
+        r.body
+    );
 
     let classes = teacher.taught_classes();
     let huge = "家".repeat(40_000);
@@ -155,7 +232,10 @@ async fn malformed_and_oversized_bodies_get_clear_errors_and_change_nothing() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["field"], "since");
 
-    assert!(teacher.notice_ids().await.is_empty(), "no bad request created a notice");
+    assert!(
+        teacher.notice_ids().await.is_empty(),
+        "no bad request created a notice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,8 +243,15 @@ async fn every_response_carries_the_server_clock_and_the_openapi_document_covers
     let server = server();
     let base = server.url();
     let r = send(&base, Method::GET, "/v1/health", None, &[]).await;
-    let server_time: i64 = r.headers["x-server-time"].to_str().unwrap().parse().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let server_time: i64 = r.headers["x-server-time"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     assert!((server_time - now).abs() < 60_000);
     assert!(r.headers.get("x-request-id").is_some());
 
@@ -191,13 +278,18 @@ async fn every_response_carries_the_server_clock_and_the_openapi_document_covers
         ("/v1/admin/roster", "post"),
         ("/v1/openapi.json", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} documented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} documented"
+        );
     }
     // Error responses are documented with the error schema.
     let post = &paths["/v1/notices"]["post"]["responses"];
-    assert!(post["403"]["content"]["application/json"]["schema"]["$ref"]
-        .as_str()
-        .unwrap()
-        .ends_with("ErrorBody"));
+    assert!(
+        post["403"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("ErrorBody")
+    );
     assert!(doc.body["components"]["schemas"]["SyncItem"].is_object());
 }

@@ -52,13 +52,18 @@ impl LoginLimiter {
         now: Instant,
     ) -> Option<Duration> {
         let entries = map.get_mut(key)?;
-        while entries.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        while entries
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
             entries.pop_front();
         }
         if entries.len() < limit {
             return None;
         }
-        entries.front().map(|oldest| WINDOW - now.duration_since(*oldest))
+        entries
+            .front()
+            .map(|oldest| WINDOW - now.duration_since(*oldest))
     }
 }
 
@@ -94,6 +99,10 @@ mod tests {
             limiter.failed(&format!("user{i}"), addr);
         }
         assert!(limiter.check("someone_else", addr).is_err());
-        assert!(limiter.check("someone_else", "10.0.0.8".parse().unwrap()).is_ok());
+        assert!(
+            limiter
+                .check("someone_else", "10.0.0.8".parse().unwrap())
+                .is_ok()
+        );
     }
 }

@@ -19,7 +19,12 @@ use crate::{
 };
 
 /// Signs a person in after checking their password: a new session with its first refresh token.
-pub async fn login(db: &Db, keys: &TokenKeys, login: &str, password: &str) -> ApiResult<Option<TokenResponse>> {
+pub async fn login(
+    db: &Db,
+    keys: &TokenKeys,
+    login: &str,
+    password: &str,
+) -> ApiResult<Option<TokenResponse>> {
     let row = sqlx::query("SELECT id, password_hash FROM users WHERE login = $1")
         .bind(login)
         .fetch_optional(db.pool())
@@ -44,14 +49,18 @@ pub async fn login(db: &Db, keys: &TokenKeys, login: &str, password: &str) -> Ap
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)")
-        .bind(hash_token(&refresh))
-        .bind(&session_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(hash_token(&refresh))
+    .bind(&session_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    token_response(db, keys, &user_id, &session_id, refresh).await.map(Some)
+    token_response(db, keys, &user_id, &session_id, refresh)
+        .await
+        .map(Some)
 }
 
 /// Rotates a refresh token. A token that was already rotated means it was copied: the whole
@@ -77,12 +86,14 @@ pub async fn refresh(db: &Db, keys: &TokenKeys, refresh_token: &str) -> ApiResul
     if revoked_at.is_some() {
         return Err(ApiError::unauthorized("session has ended; sign in again"));
     }
-    let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
-        .bind(now)
-        .bind(&token_hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let claimed = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(&token_hash)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if used_at.is_some() || claimed == 0 {
         sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2")
             .bind(now)
@@ -91,15 +102,19 @@ pub async fn refresh(db: &Db, keys: &TokenKeys, refresh_token: &str) -> ApiResul
             .await?;
         tx.commit().await?;
         tracing::warn!(session = %session_id, "rotated refresh token reused; session revoked");
-        return Err(ApiError::unauthorized("refresh token was already used; session revoked"));
+        return Err(ApiError::unauthorized(
+            "refresh token was already used; session revoked",
+        ));
     }
     let next = random_token();
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)")
-        .bind(hash_token(&next))
-        .bind(&session_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(hash_token(&next))
+    .bind(&session_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     token_response(db, keys, &user_id, &session_id, next).await
 }

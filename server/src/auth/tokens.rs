@@ -89,7 +89,10 @@ pub struct Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         let claims = state
             .keys()
@@ -114,11 +117,13 @@ impl FromRequestParts<AppState> for Caller {
 fn bearer(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
-        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))?;
         return Some(token.trim().to_owned());
     }
     let query = parts.uri.query()?;
-    query.split('&').find_map(|pair| {
-        pair.strip_prefix("access_token=").map(|t| t.to_owned())
-    })
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("access_token=").map(|t| t.to_owned()))
 }

@@ -16,9 +16,10 @@ pub const NOTIFY_CHANNEL: &str = "lianxiao_changes";
 /// Takes the next sequence number. Call after the transaction's other writes: it holds the
 /// counter lock until commit.
 pub async fn next_seq(tx: &mut Tx) -> sqlx::Result<i64> {
-    let row = sqlx::query("UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value")
-        .fetch_one(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query("UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value")
+            .fetch_one(&mut **tx)
+            .await?;
     row.try_get(0)
 }
 
@@ -64,7 +65,9 @@ pub async fn touch_many(
         kind = kind.as_str(),
         removed = removed as i64,
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(seq).bind(entity_id);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(seq)
+        .bind(entity_id);
     for p in params {
         query = query.bind(*p);
     }

@@ -1,6 +1,6 @@
 //! `/v1/admin/roster`: bulk import of schools, classes and people from CSV.
 
-use axum::{body::Bytes, extract::State, http::HeaderMap, Json};
+use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
 use lianxiao_protocol::{ErrorBody, MAX_ROSTER_BODY_BYTES, Role, RosterReport};
 
 use crate::{
@@ -31,7 +31,9 @@ pub async fn import_roster(
 ) -> ApiResult<Json<RosterReport>> {
     let mut conn = state.db().pool().acquire().await?;
     if !org::has_role(&mut conn, &caller.user_id, Role::CountyAdmin, None).await? {
-        return Err(ApiError::forbidden("only a county admin may import the roster"));
+        return Err(ApiError::forbidden(
+            "only a county admin may import the roster",
+        ));
     }
     drop(conn);
     let is_csv = headers

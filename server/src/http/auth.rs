@@ -3,11 +3,13 @@
 use std::net::SocketAddr;
 
 use axum::{
+    Json,
     extract::{ConnectInfo, State},
     http::StatusCode,
-    Json,
 };
-use lianxiao_protocol::{ErrorBody, LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, User};
+use lianxiao_protocol::{
+    ErrorBody, LoginRequest, LogoutRequest, RefreshRequest, TokenResponse, User,
+};
 
 use crate::{
     app::AppState,
@@ -56,8 +58,13 @@ pub async fn login(
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Refresh token invalid, reused or session ended", body = ErrorBody),
     ))]
-pub async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> ApiResult<Json<TokenResponse>> {
-    auth::refresh(state.db(), state.keys(), &req.refresh_token).await.map(Json)
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    auth::refresh(state.db(), state.keys(), &req.refresh_token)
+        .await
+        .map(Json)
 }
 
 /// End the session a refresh token belongs to.
@@ -66,7 +73,10 @@ pub async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<Refres
         (status = 204, description = "Signed out"),
         (status = 400, description = "Malformed body", body = ErrorBody),
     ))]
-pub async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<LogoutRequest>) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LogoutRequest>,
+) -> ApiResult<StatusCode> {
     auth::logout(state.db(), &req.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

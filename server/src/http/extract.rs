@@ -39,8 +39,12 @@ fn json_error(rejection: JsonRejection) -> ApiError {
             ApiError::bad_request("expected a JSON body with Content-Type: application/json")
         }
         // serde's message names the field and position, never echoes values.
-        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!("invalid request: {}", e.body_text())),
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("request body is not valid JSON"),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::bad_request(format!("invalid request: {}", e.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request("request body is not valid JSON")
+        }
         other => ApiError::bad_request(other.body_text()),
     }
 }

@@ -1,6 +1,6 @@
 //! `/v1/health` and the OpenAPI document.
 
-use axum::{extract::State, Json};
+use axum::{Json, extract::State};
 use lianxiao_protocol::Health;
 
 use crate::{app::AppState, db::now_ms, error::ApiResult};

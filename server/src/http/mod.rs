@@ -52,7 +52,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -90,7 +95,12 @@ pub fn router(state: AppState) -> Router {
         utoipa::openapi::path::OperationBuilder::new()
             .tag("meta")
             .summary(Some("This OpenAPI document"))
-            .response("200", utoipa::openapi::ResponseBuilder::new().description("OpenAPI 3 document").build())
+            .response(
+                "200",
+                utoipa::openapi::ResponseBuilder::new()
+                    .description("OpenAPI 3 document")
+                    .build(),
+            )
             .build(),
     );
     let doc = Arc::new(doc);

@@ -1,12 +1,14 @@
 //! `/v1/notices`: thin routes over the notices service.
 
 use axum::{
+    Json,
     extract::{Path, Query, State},
     http::StatusCode,
     response::Response,
-    Json,
 };
-use lianxiao_protocol::{ErrorBody, Notice, NoticeList, PostNotice, ReceiptAck, ReceiptReport, RemindResult};
+use lianxiao_protocol::{
+    ErrorBody, Notice, NoticeList, PostNotice, ReceiptAck, ReceiptReport, RemindResult,
+};
 use serde::Deserialize;
 
 use crate::{
@@ -36,7 +38,11 @@ pub struct ListParams {
         (status = 200, body = NoticeList),
         (status = 401, body = ErrorBody),
     ))]
-pub async fn list(State(state): State<AppState>, caller: Caller, Query(p): Query<ListParams>) -> ApiResult<Json<NoticeList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<NoticeList>> {
     let query = notices::NoticeQuery {
         child_id: p.child_id,
         unread_first: p.unread_first,
@@ -87,9 +93,15 @@ pub async fn post(
         (status = 401, body = ErrorBody),
         (status = 404, description = "No such notice, or not the caller's", body = ErrorBody),
     ))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Notice>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Notice>> {
     let mut conn = state.db().pool().acquire().await?;
-    notices::get(&mut conn, &caller.user_id, &id).await.map(Json)
+    notices::get(&mut conn, &caller.user_id, &id)
+        .await
+        .map(Json)
 }
 
 /// Retract a notice (author only): it disappears from recipients' phones.
@@ -101,7 +113,12 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<S
         (status = 403, description = "Not the author", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
-pub async fn retract(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn retract(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let fp = format!("DELETE /v1/notices/{id}");
     let mut m = match idempotency::begin(&state, &caller, key, &fp).await? {
         Begin::Replay(r) => return Ok(r),
@@ -113,7 +130,13 @@ pub async fn retract(State(state): State<AppState>, caller: Caller, key: Idempot
     Ok(response)
 }
 
-async fn mark(state: AppState, caller: Caller, key: IdempotencyKey, id: String, ack: bool) -> ApiResult<Response> {
+async fn mark(
+    state: AppState,
+    caller: Caller,
+    key: IdempotencyKey,
+    id: String,
+    ack: bool,
+) -> ApiResult<Response> {
     let fp = format!("POST /v1/notices/{id}/{}", if ack { "ack" } else { "read" });
     let mut m = match idempotency::begin(&state, &caller, key, &fp).await? {
         Begin::Replay(r) => return Ok(r),
@@ -133,7 +156,12 @@ async fn mark(state: AppState, caller: Caller, key: IdempotencyKey, id: String, 
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
     ))]
-pub async fn read(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     mark(state, caller, key, id, false).await
 }
 
@@ -148,7 +176,12 @@ pub async fn read(State(state): State<AppState>, caller: Caller, key: Idempotenc
         (status = 409, body = ErrorBody),
         (status = 422, description = "The notice does not ask for an acknowledgment", body = ErrorBody),
     ))]
-pub async fn ack(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn ack(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     mark(state, caller, key, id, true).await
 }
 
@@ -160,9 +193,15 @@ pub async fn ack(State(state): State<AppState>, caller: Caller, key: Idempotency
         (status = 403, description = "Not the author", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
-pub async fn receipts(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ReceiptReport>> {
+pub async fn receipts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReceiptReport>> {
     let mut conn = state.db().pool().acquire().await?;
-    notices::receipt_report(&mut conn, &caller.user_id, &id).await.map(Json)
+    notices::receipt_report(&mut conn, &caller.user_id, &id)
+        .await
+        .map(Json)
 }
 
 /// Remind everyone who has not acted yet (author only; at most once an hour per notice).
@@ -176,7 +215,12 @@ pub async fn receipts(State(state): State<AppState>, caller: Caller, Path(id): P
         (status = 409, body = ErrorBody),
         (status = 429, description = "Reminded less than an hour ago", body = ErrorBody),
     ))]
-pub async fn remind(State(state): State<AppState>, caller: Caller, key: IdempotencyKey, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn remind(
+    State(state): State<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let fp = format!("POST /v1/notices/{id}/remind");
     let mut m = match idempotency::begin(&state, &caller, key, &fp).await? {
         Begin::Replay(r) => return Ok(r),

@@ -1,11 +1,11 @@
 //! `/v1/sync` and the realtime socket `/v1/events`.
 
 use axum::{
+    Json,
     extract::{Query, State, WebSocketUpgrade},
     response::Response,
-    Json,
 };
-use lianxiao_protocol::{ErrorBody, SyncPage, SYNC_PAGE_DEFAULT};
+use lianxiao_protocol::{ErrorBody, SYNC_PAGE_DEFAULT, SyncPage};
 use serde::Deserialize;
 
 use crate::{app::AppState, auth::Caller, error::ApiResult, realtime, sync};
@@ -26,7 +26,11 @@ pub struct SyncParams {
         (status = 401, body = ErrorBody),
         (status = 422, description = "Cursor is not valid", body = ErrorBody),
     ))]
-pub async fn sync(State(state): State<AppState>, caller: Caller, Query(p): Query<SyncParams>) -> ApiResult<Json<SyncPage>> {
+pub async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<SyncParams>,
+) -> ApiResult<Json<SyncPage>> {
     let mut conn = state.db().pool().acquire().await?;
     let limit = p.limit.unwrap_or(SYNC_PAGE_DEFAULT);
     sync::page(&mut conn, &caller.user_id, p.since.as_deref(), limit)
@@ -42,7 +46,11 @@ pub async fn sync(State(state): State<AppState>, caller: Caller, Query(p): Query
             body = lianxiao_protocol::ServerEvent),
         (status = 401, body = ErrorBody),
     ))]
-pub async fn events(State(state): State<AppState>, caller: Caller, ws: WebSocketUpgrade) -> Response {
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    ws: WebSocketUpgrade,
+) -> Response {
     let hub = state.hub().clone();
     ws.on_upgrade(move |socket| realtime::serve_socket(socket, hub, caller.user_id))
 }

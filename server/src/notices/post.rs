@@ -20,17 +20,29 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
     let title = req.title.trim();
     let body = req.body.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE {
-        return Err(ApiError::validation("title", format!("title must be 1 to {MAX_TITLE} characters")));
+        return Err(ApiError::validation(
+            "title",
+            format!("title must be 1 to {MAX_TITLE} characters"),
+        ));
     }
     if body.is_empty() || body.chars().count() > MAX_BODY {
-        return Err(ApiError::validation("body", format!("body must be 1 to {MAX_BODY} characters")));
+        return Err(ApiError::validation(
+            "body",
+            format!("body must be 1 to {MAX_BODY} characters"),
+        ));
     }
     if let Some(deadline) = req.ack_deadline {
         if !req.requires_ack {
-            return Err(ApiError::validation("ack_deadline", "an acknowledgment deadline needs requires_ack"));
+            return Err(ApiError::validation(
+                "ack_deadline",
+                "an acknowledgment deadline needs requires_ack",
+            ));
         }
         if deadline <= now {
-            return Err(ApiError::validation("ack_deadline", "the acknowledgment deadline must be in the future"));
+            return Err(ApiError::validation(
+                "ack_deadline",
+                "the acknowledgment deadline must be in the future",
+            ));
         }
     }
 
@@ -98,7 +110,15 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
     )
     .await?;
     feed::touch(tx, seq, author_id, EntityKind::Notice, &notice_id, false).await?;
-    feed::touch(tx, seq, author_id, EntityKind::ReceiptSummary, &notice_id, false).await?;
+    feed::touch(
+        tx,
+        seq,
+        author_id,
+        EntityKind::ReceiptSummary,
+        &notice_id,
+        false,
+    )
+    .await?;
 
     let notice = super::view::load_for_user(tx, author_id, &[notice_id])
         .await?
@@ -108,7 +128,11 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
 }
 
 /// Checks the author may post to the audience and describes it in words.
-async fn authorise_and_label(tx: &mut Tx, author_id: &str, audience: &NoticeAudience) -> ApiResult<String> {
+async fn authorise_and_label(
+    tx: &mut Tx,
+    author_id: &str,
+    audience: &NoticeAudience,
+) -> ApiResult<String> {
     match audience {
         NoticeAudience::Classes { class_ids } => {
             if class_ids.is_empty() || class_ids.len() > MAX_CLASSES {
@@ -125,34 +149,57 @@ async fn authorise_and_label(tx: &mut Tx, author_id: &str, audience: &NoticeAudi
                     continue;
                 }
                 let Some(class) = org::load_class(tx, class_id).await? else {
-                    return Err(ApiError::validation("audience.class_ids", format!("class {class_id} does not exist")));
+                    return Err(ApiError::validation(
+                        "audience.class_ids",
+                        format!("class {class_id} does not exist"),
+                    ));
                 };
                 if !teachable.contains(class_id) {
-                    return Err(ApiError::forbidden(format!("you do not teach class {class_id}")));
+                    return Err(ApiError::forbidden(format!(
+                        "you do not teach class {class_id}"
+                    )));
                 }
                 labels.push(format!("{} · {}", class.school.name, class.name));
             }
             Ok(labels.join(", "))
         }
         NoticeAudience::School { school_id } => {
-            let name = name_of(tx, "SELECT name FROM schools WHERE id = $1", school_id, "audience.school_id").await?;
+            let name = name_of(
+                tx,
+                "SELECT name FROM schools WHERE id = $1",
+                school_id,
+                "audience.school_id",
+            )
+            .await?;
             let allowed = org::has_role(tx, author_id, Role::SchoolAdmin, Some(school_id)).await?
                 || org::has_role(tx, author_id, Role::CountyAdmin, None).await?;
             if !allowed {
-                return Err(ApiError::forbidden("only the school's admin may post to the whole school"));
+                return Err(ApiError::forbidden(
+                    "only the school's admin may post to the whole school",
+                ));
             }
             Ok(name)
         }
         NoticeAudience::LinkGroup { link_group_id } => {
-            let name = name_of(tx, "SELECT name FROM link_groups WHERE id = $1", link_group_id, "audience.link_group_id").await?;
+            let name = name_of(
+                tx,
+                "SELECT name FROM link_groups WHERE id = $1",
+                link_group_id,
+                "audience.link_group_id",
+            )
+            .await?;
             if !org::has_role(tx, author_id, Role::CountyAdmin, None).await? {
-                return Err(ApiError::forbidden("only a county admin may post to a link group"));
+                return Err(ApiError::forbidden(
+                    "only a county admin may post to a link group",
+                ));
             }
             Ok(name)
         }
         NoticeAudience::County => {
             if !org::has_role(tx, author_id, Role::CountyAdmin, None).await? {
-                return Err(ApiError::forbidden("only a county admin may post to the county"));
+                return Err(ApiError::forbidden(
+                    "only a county admin may post to the county",
+                ));
             }
             Ok("全县 (county)".to_owned())
         }
@@ -163,7 +210,10 @@ async fn name_of(tx: &mut Tx, sql: &'static str, id: &str, field: &str) -> ApiRe
     let row = sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await?;
     match row {
         Some(row) => Ok(row.try_get(0)?),
-        None => Err(ApiError::validation(field, format!("{field} does not exist"))),
+        None => Err(ApiError::validation(
+            field,
+            format!("{field} does not exist"),
+        )),
     }
 }
 

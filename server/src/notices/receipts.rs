@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use lianxiao_protocol::{
-    ClassPending, ClassReceipts, EntityKind, PendingPerson, PersonRef, REMIND_INTERVAL_MS, ReceiptAck,
-    ReceiptReport, ReceiptSummary, RemindResult, Role,
+    ClassPending, ClassReceipts, EntityKind, PendingPerson, PersonRef, REMIND_INTERVAL_MS,
+    ReceiptAck, ReceiptReport, ReceiptSummary, RemindResult, Role,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -40,19 +40,28 @@ async fn head(conn: &mut AnyConnection, notice_id: &str) -> sqlx::Result<Option<
 }
 
 /// The notice, if `user_id` wrote it; "not found" for strangers, "forbidden" for recipients.
-async fn authored(conn: &mut AnyConnection, user_id: &str, notice_id: &str) -> ApiResult<NoticeHead> {
-    let head = head(conn, notice_id).await?.ok_or_else(|| ApiError::not_found("notice"))?;
+async fn authored(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    notice_id: &str,
+) -> ApiResult<NoticeHead> {
+    let head = head(conn, notice_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("notice"))?;
     if head.author_id == user_id {
         return Ok(head);
     }
-    let is_recipient = sqlx::query("SELECT 1 FROM notice_receipts WHERE notice_id = $1 AND user_id = $2")
-        .bind(notice_id)
-        .bind(user_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some();
+    let is_recipient =
+        sqlx::query("SELECT 1 FROM notice_receipts WHERE notice_id = $1 AND user_id = $2")
+            .bind(notice_id)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
     if is_recipient {
-        Err(ApiError::forbidden("only the notice's author may see its receipts"))
+        Err(ApiError::forbidden(
+            "only the notice's author may see its receipts",
+        ))
     } else {
         Err(ApiError::not_found("notice"))
     }
@@ -60,13 +69,22 @@ async fn authored(conn: &mut AnyConnection, user_id: &str, notice_id: &str) -> A
 
 /// Marks a notice read, or acknowledged (which implies read). Doing it again changes nothing
 /// and keeps the first time. Returns the receipt and the feed sequence if anything changed.
-pub async fn mark(tx: &mut Tx, user_id: &str, notice_id: &str, ack: bool) -> ApiResult<(ReceiptAck, Option<i64>)> {
-    let head = head(tx, notice_id).await?.ok_or_else(|| ApiError::not_found("notice"))?;
-    let before = sqlx::query("SELECT read_at, acked_at FROM notice_receipts WHERE notice_id = $1 AND user_id = $2")
-        .bind(notice_id)
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
+pub async fn mark(
+    tx: &mut Tx,
+    user_id: &str,
+    notice_id: &str,
+    ack: bool,
+) -> ApiResult<(ReceiptAck, Option<i64>)> {
+    let head = head(tx, notice_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("notice"))?;
+    let before = sqlx::query(
+        "SELECT read_at, acked_at FROM notice_receipts WHERE notice_id = $1 AND user_id = $2",
+    )
+    .bind(notice_id)
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await?;
     let Some(before) = before else {
         return Err(if head.author_id == user_id {
             ApiError::forbidden("you are not a recipient of this notice")
@@ -75,7 +93,10 @@ pub async fn mark(tx: &mut Tx, user_id: &str, notice_id: &str, ack: bool) -> Api
         });
     };
     if ack && !head.requires_ack {
-        return Err(ApiError::validation("ack", "this notice does not ask for an acknowledgment"));
+        return Err(ApiError::validation(
+            "ack",
+            "this notice does not ask for an acknowledgment",
+        ));
     }
     let read_at: Option<i64> = before.try_get(0)?;
     let acked_at: Option<i64> = before.try_get(1)?;
@@ -96,7 +117,15 @@ pub async fn mark(tx: &mut Tx, user_id: &str, notice_id: &str, ack: bool) -> Api
         .await?;
         let s = feed::next_seq(tx).await?;
         feed::touch(tx, s, user_id, EntityKind::Notice, notice_id, false).await?;
-        feed::touch(tx, s, &head.author_id, EntityKind::ReceiptSummary, notice_id, false).await?;
+        feed::touch(
+            tx,
+            s,
+            &head.author_id,
+            EntityKind::ReceiptSummary,
+            notice_id,
+            false,
+        )
+        .await?;
         seq = Some(s);
     }
     let notice = super::view::get(tx, user_id, notice_id).await?;
@@ -111,7 +140,10 @@ pub async fn mark(tx: &mut Tx, user_id: &str, notice_id: &str, ack: bool) -> Api
 }
 
 /// Counts overall and per class, for the author's devices.
-pub async fn summary(conn: &mut AnyConnection, notice_id: &str) -> sqlx::Result<Option<ReceiptSummary>> {
+pub async fn summary(
+    conn: &mut AnyConnection,
+    notice_id: &str,
+) -> sqlx::Result<Option<ReceiptSummary>> {
     let Some(head) = head(conn, notice_id).await? else {
         return Ok(None);
     };
@@ -161,9 +193,15 @@ fn count(v: i64) -> u32 {
 }
 
 /// Counts plus, per class, who has not read and who has not acknowledged.
-pub async fn receipt_report(conn: &mut AnyConnection, user_id: &str, notice_id: &str) -> ApiResult<ReceiptReport> {
+pub async fn receipt_report(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    notice_id: &str,
+) -> ApiResult<ReceiptReport> {
     let head = authored(conn, user_id, notice_id).await?;
-    let summary = summary(conn, notice_id).await?.ok_or_else(|| ApiError::not_found("notice"))?;
+    let summary = summary(conn, notice_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("notice"))?;
     let rows = sqlx::query(
         "SELECT t.class_id, c.name AS class_name, t.user_id, u.name, r.role, t.child_id, cu.name AS child_name, \
          r.read_at, r.acked_at FROM notice_targets t \
@@ -179,12 +217,14 @@ pub async fn receipt_report(conn: &mut AnyConnection, user_id: &str, notice_id: 
     let mut classes: BTreeMap<String, ClassPending> = BTreeMap::new();
     for r in rows {
         let class_id: String = r.try_get("class_id")?;
-        let entry = classes.entry(class_id.clone()).or_insert_with(|| ClassPending {
-            class_id,
-            class_name: String::new(),
-            not_read: Vec::new(),
-            not_acknowledged: Vec::new(),
-        });
+        let entry = classes
+            .entry(class_id.clone())
+            .or_insert_with(|| ClassPending {
+                class_id,
+                class_name: String::new(),
+                not_read: Vec::new(),
+                not_acknowledged: Vec::new(),
+            });
         entry.class_name = r.try_get("class_name")?;
         let person_id: String = r.try_get("user_id")?;
         let child_id: String = r.try_get("child_id")?;
@@ -233,7 +273,11 @@ pub async fn receipt_report(conn: &mut AnyConnection, user_id: &str, notice_id: 
 
 /// Reminds everyone who has not acted: not acknowledged where an acknowledgment is asked,
 /// otherwise not read. At most once an hour per notice, by the server's clock.
-pub async fn remind(tx: &mut Tx, user_id: &str, notice_id: &str) -> ApiResult<(RemindResult, Option<i64>)> {
+pub async fn remind(
+    tx: &mut Tx,
+    user_id: &str,
+    notice_id: &str,
+) -> ApiResult<(RemindResult, Option<i64>)> {
     let head = authored(tx, user_id, notice_id).await?;
     let now = now_ms();
     if let Some(last) = head.last_reminded_at {
@@ -276,12 +320,20 @@ pub async fn remind(tx: &mut Tx, user_id: &str, notice_id: &str) -> ApiResult<(R
         feed::touch(tx, s, user_id, EntityKind::ReceiptSummary, notice_id, false).await?;
         seq = Some(s);
     }
-    let reminded_at = if reminded > 0 { now } else { head.last_reminded_at.unwrap_or(now) };
+    let reminded_at = if reminded > 0 {
+        now
+    } else {
+        head.last_reminded_at.unwrap_or(now)
+    };
     Ok((
         RemindResult {
             reminded: count(reminded as i64),
             reminded_at,
-            next_allowed_at: if reminded > 0 { now + REMIND_INTERVAL_MS } else { now },
+            next_allowed_at: if reminded > 0 {
+                now + REMIND_INTERVAL_MS
+            } else {
+                now
+            },
         },
         seq,
     ))
@@ -307,6 +359,14 @@ pub async fn retract(tx: &mut Tx, user_id: &str, notice_id: &str) -> ApiResult<O
     )
     .await?;
     feed::touch(tx, seq, user_id, EntityKind::Notice, notice_id, true).await?;
-    feed::touch(tx, seq, user_id, EntityKind::ReceiptSummary, notice_id, true).await?;
+    feed::touch(
+        tx,
+        seq,
+        user_id,
+        EntityKind::ReceiptSummary,
+        notice_id,
+        true,
+    )
+    .await?;
     Ok(Some(seq))
 }

@@ -22,7 +22,11 @@ pub struct NoticeQuery {
 
 /// The notices among `ids` that `user_id` wrote or received, in the order of `ids`.
 /// Retracted ones and ones they cannot see are left out.
-pub async fn load_for_user(conn: &mut AnyConnection, user_id: &str, ids: &[String]) -> sqlx::Result<Vec<Notice>> {
+pub async fn load_for_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    ids: &[String],
+) -> sqlx::Result<Vec<Notice>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(400) {
         out.extend(load_chunk(conn, user_id, chunk).await?);
@@ -30,7 +34,11 @@ pub async fn load_for_user(conn: &mut AnyConnection, user_id: &str, ids: &[Strin
     Ok(out)
 }
 
-async fn load_chunk(conn: &mut AnyConnection, user_id: &str, ids: &[String]) -> sqlx::Result<Vec<Notice>> {
+async fn load_chunk(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    ids: &[String],
+) -> sqlx::Result<Vec<Notice>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -128,7 +136,11 @@ pub async fn get(conn: &mut AnyConnection, user_id: &str, notice_id: &str) -> Ap
 
 /// The caller's notices, newest first (unread first when asked), optionally only those that
 /// concern one of their children.
-pub async fn list(conn: &mut AnyConnection, user_id: &str, query: &NoticeQuery) -> ApiResult<Vec<Notice>> {
+pub async fn list(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    query: &NoticeQuery,
+) -> ApiResult<Vec<Notice>> {
     let limit = query.limit.clamp(1, 500) as i64;
     let rows = match &query.child_id {
         Some(child_id) => {

@@ -53,31 +53,37 @@ pub async fn import_into(db: &Db, csv: &[u8]) -> ApiResult<(RosterReport, Option
     let mut schools: HashMap<String, String> = HashMap::new();
     let mut classes: HashMap<(String, String), String> = HashMap::new();
     for row in &rows {
-        let (Some(school), Some(kind)) = (&row.school, row.school_kind) else { continue };
+        let (Some(school), Some(kind)) = (&row.school, row.school_kind) else {
+            continue;
+        };
         if !schools.contains_key(school) {
             let id = ensure_school(&mut tx, school, kind, &mut report).await?;
             schools.insert(school.clone(), id);
         }
         let school_id = schools[school].clone();
-        if let Some(group) = &row.link_group {
-            if let Some(group_id) = ensure_link(&mut tx, group, &school_id, &mut report).await? {
-                changed_groups.insert(group_id);
-            }
+        if let Some(group) = &row.link_group
+            && let Some(group_id) = ensure_link(&mut tx, group, &school_id, &mut report).await?
+        {
+            changed_groups.insert(group_id);
         }
         if let (Some(class), Some(grade)) = (&row.class, &row.grade) {
             let key = (school_id.clone(), class.clone());
-            if !classes.contains_key(&key) {
-                let (id, updated) = ensure_class(&mut tx, &school_id, class, grade, &mut report).await?;
+            if let std::collections::hash_map::Entry::Vacant(e) = classes.entry(key) {
+                let (id, updated) =
+                    ensure_class(&mut tx, &school_id, class, grade, &mut report).await?;
                 if updated {
                     changed_classes.insert(id.clone());
                 }
-                classes.insert(key, id);
+                e.insert(id);
             }
         }
     }
 
     // People: create, rename, or set a new password.
-    let mut user_ids: HashMap<String, String> = existing.iter().map(|(l, e)| (l.clone(), e.id.clone())).collect();
+    let mut user_ids: HashMap<String, String> = existing
+        .iter()
+        .map(|(l, e)| (l.clone(), e.id.clone()))
+        .collect();
     let now = now_ms();
     let mut seen = BTreeSet::new();
     for row in &rows {
@@ -123,7 +129,11 @@ pub async fn import_into(db: &Db, csv: &[u8]) -> ApiResult<(RosterReport, Option
     ordered.sort_by_key(|r| r.role != Role::Student);
     for row in ordered {
         let user_id = user_ids[&row.login].clone();
-        let school_id = row.school.as_ref().map(|s| schools[s].clone()).unwrap_or_default();
+        let school_id = row
+            .school
+            .as_ref()
+            .map(|s| schools[s].clone())
+            .unwrap_or_default();
         let class_id = match (&row.class, row.role) {
             (Some(class), Role::Teacher | Role::Assistant | Role::Student) => {
                 classes[&(school_id.clone(), class.clone())].clone()
@@ -131,12 +141,21 @@ pub async fn import_into(db: &Db, csv: &[u8]) -> ApiResult<(RosterReport, Option
             _ => String::new(),
         };
         let (school_id, subject, child_id) = match row.role {
-            Role::Teacher | Role::Assistant => (school_id, row.subject.clone().unwrap_or_default(), String::new()),
+            Role::Teacher | Role::Assistant => (
+                school_id,
+                row.subject.clone().unwrap_or_default(),
+                String::new(),
+            ),
             Role::Student => (school_id, String::new(), String::new()),
             Role::SchoolAdmin => (school_id, String::new(), String::new()),
             Role::CountyAdmin => (String::new(), String::new(), String::new()),
             Role::Parent => {
-                let child = row.child_login.as_ref().and_then(|l| user_ids.get(l)).cloned().unwrap_or_default();
+                let child = row
+                    .child_login
+                    .as_ref()
+                    .and_then(|l| user_ids.get(l))
+                    .cloned()
+                    .unwrap_or_default();
                 (String::new(), String::new(), child)
             }
         };
@@ -224,7 +243,11 @@ async fn existing_people(db: &Db, logins: &BTreeSet<&str>) -> ApiResult<HashMap<
 
 /// What only the database can tell: new people need a password, a parent's child must be a
 /// student (in this file or already), a school keeps its kind.
-async fn check_against_database(db: &Db, rows: &[RosterRow], existing: &HashMap<String, Existing>) -> ApiResult<()> {
+async fn check_against_database(
+    db: &Db,
+    rows: &[RosterRow],
+    existing: &HashMap<String, Existing>,
+) -> ApiResult<()> {
     let mut errors = Vec::new();
     let with_password: BTreeSet<&str> = rows
         .iter()
@@ -240,20 +263,31 @@ async fn check_against_database(db: &Db, rows: &[RosterRow], existing: &HashMap<
     let mut conn = db.pool().acquire().await?;
     let mut school_kinds: HashMap<String, Option<String>> = HashMap::new();
     for row in rows {
-        if !existing.contains_key(&row.login) && !with_password.contains(row.login.as_str()) && reported.insert(&row.login) {
-            errors.push(row_error(row.line, "password", format!("login {} is new and needs a password", row.login)));
+        if !existing.contains_key(&row.login)
+            && !with_password.contains(row.login.as_str())
+            && reported.insert(&row.login)
+        {
+            errors.push(row_error(
+                row.line,
+                "password",
+                format!("login {} is new and needs a password", row.login),
+            ));
         }
         if let Some(child) = &row.child_login {
             let known_student = students_in_file.contains(child.as_str())
                 || match existing.get(child) {
-                    Some(person) => org::has_role(&mut conn, &person.id, Role::Student, None).await?,
+                    Some(person) => {
+                        org::has_role(&mut conn, &person.id, Role::Student, None).await?
+                    }
                     None => false,
                 };
             if !known_student {
                 errors.push(row_error(
                     row.line,
                     "child_login",
-                    format!("child_login {child} is not a student in this file or already imported"),
+                    format!(
+                        "child_login {child} is not a student in this file or already imported"
+                    ),
                 ));
             }
         }
@@ -267,14 +301,14 @@ async fn check_against_database(db: &Db, rows: &[RosterRow], existing: &HashMap<
                     .transpose()?;
                 school_kinds.insert(school.clone(), stored);
             }
-            if let Some(Some(stored)) = school_kinds.get(school) {
-                if stored != kind.as_str() {
-                    errors.push(row_error(
-                        row.line,
-                        "school_kind",
-                        format!("school {school} already exists as {stored}"),
-                    ));
-                }
+            if let Some(Some(stored)) = school_kinds.get(school)
+                && stored != kind.as_str()
+            {
+                errors.push(row_error(
+                    row.line,
+                    "school_kind",
+                    format!("school {school} already exists as {stored}"),
+                ));
             }
         }
     }
@@ -294,7 +328,10 @@ fn row_error(line: u64, column: &str, reason: String) -> RosterRowError {
 }
 
 /// Hashes for new people and for existing people whose given password differs from theirs.
-async fn new_password_hashes(rows: &[RosterRow], existing: &HashMap<String, Existing>) -> ApiResult<HashMap<String, String>> {
+async fn new_password_hashes(
+    rows: &[RosterRow],
+    existing: &HashMap<String, Existing>,
+) -> ApiResult<HashMap<String, String>> {
     let mut wanted: HashMap<String, (String, Option<String>)> = HashMap::new();
     for row in rows {
         if let Some(pw) = &row.password {
@@ -305,10 +342,10 @@ async fn new_password_hashes(rows: &[RosterRow], existing: &HashMap<String, Exis
     }
     let results: Vec<anyhow::Result<Option<(String, String)>>> = stream::iter(wanted)
         .map(|(login, (pw, current))| async move {
-            if let Some(current) = current {
-                if password::verify(&pw, &current).await {
-                    return Ok(None);
-                }
+            if let Some(current) = current
+                && password::verify(&pw, &current).await
+            {
+                return Ok(None);
             }
             Ok(Some((login, password::hash(pw).await?)))
         })
@@ -324,7 +361,12 @@ async fn new_password_hashes(rows: &[RosterRow], existing: &HashMap<String, Exis
     Ok(out)
 }
 
-async fn ensure_school(tx: &mut Tx, name: &str, kind: SchoolKind, report: &mut RosterReport) -> ApiResult<String> {
+async fn ensure_school(
+    tx: &mut Tx,
+    name: &str,
+    kind: SchoolKind,
+    report: &mut RosterReport,
+) -> ApiResult<String> {
     if let Some(r) = sqlx::query("SELECT id FROM schools WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut **tx)
@@ -345,7 +387,12 @@ async fn ensure_school(tx: &mut Tx, name: &str, kind: SchoolKind, report: &mut R
 }
 
 /// Puts a school in a link group; returns the group's id when that changed the group.
-async fn ensure_link(tx: &mut Tx, group: &str, school_id: &str, report: &mut RosterReport) -> ApiResult<Option<String>> {
+async fn ensure_link(
+    tx: &mut Tx,
+    group: &str,
+    school_id: &str,
+    report: &mut RosterReport,
+) -> ApiResult<Option<String>> {
     let group_id = match sqlx::query("SELECT id FROM link_groups WHERE name = $1")
         .bind(group)
         .fetch_optional(&mut **tx)
@@ -416,25 +463,28 @@ async fn ensure_class(
 }
 
 async fn parents_of(tx: &mut Tx, student_id: &str) -> ApiResult<Vec<String>> {
-    Ok(sqlx::query("SELECT user_id FROM memberships WHERE role = 'parent' AND child_id = $1")
-        .bind(student_id)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|r| r.try_get(0))
-        .collect::<sqlx::Result<Vec<String>>>()?)
+    Ok(
+        sqlx::query("SELECT user_id FROM memberships WHERE role = 'parent' AND child_id = $1")
+            .bind(student_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|r| r.try_get(0))
+            .collect::<sqlx::Result<Vec<String>>>()?,
+    )
 }
 
 /// Re-announces a changed class or link group to everyone who already sees it.
 async fn announce_to_viewers(tx: &mut Tx, seq: i64, kind: EntityKind, id: &str) -> ApiResult<()> {
-    let viewers: Vec<String> = sqlx::query("SELECT user_id FROM feed WHERE kind = $1 AND entity_id = $2 AND removed = 0")
-        .bind(kind.as_str())
-        .bind(id)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|r| r.try_get(0))
-        .collect::<sqlx::Result<_>>()?;
+    let viewers: Vec<String> =
+        sqlx::query("SELECT user_id FROM feed WHERE kind = $1 AND entity_id = $2 AND removed = 0")
+            .bind(kind.as_str())
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(|r| r.try_get(0))
+            .collect::<sqlx::Result<_>>()?;
     for user in viewers {
         feed::touch(tx, seq, &user, kind, id, false).await?;
     }
