@@ -65,13 +65,12 @@ async fn main() -> anyhow::Result<()> {
         let (heard, all_heard) = (heard.clone(), all_heard.clone());
         tokio::spawn(async move {
             while let Some(Ok(msg)) = ws.next().await {
-                if let Message::Text(text) = msg {
-                    if text.contains("\"changed\"")
+                if let Message::Text(text) = msg
+                    && text.contains("\"changed\"")
                         && heard.fetch_add(1, Ordering::SeqCst) + 1 == CONNECTED
                     {
                         all_heard.notify_one();
                     }
-                }
             }
         });
     }
