@@ -1,1 +1,31 @@
+//! Lianxiao (联校) client core: plain async Rust, no FFI types.
+//!
+//! `Accounts` holds the accounts signed in on a device; each has a `Client` with its own
+//! SQLite store (screens read from it, so the app works offline), a sync engine fed by a
+//! realtime connection, and an outbox that delivers every mutation with an idempotency key
+//! and survives restarts. Feature areas hang off the client (`client.notices()`).
 
+mod accounts;
+mod api;
+mod client;
+mod error;
+mod notices;
+mod outbox;
+mod realtime;
+mod secure_storage;
+mod store;
+mod sync;
+
+pub use accounts::{AccountInfo, Accounts, ClientConfig};
+pub use client::{Client, ClientState, StateListener, TaskHandle};
+pub use error::{Error, ErrorCode, Result, RetryClass};
+pub use notices::{
+    DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,
+};
+pub use outbox::{OutboxFailure, OutboxKind};
+pub use secure_storage::{
+    FileSecureStorage, MemorySecureStorage, SecureStorage, SecureStorageError,
+};
+
+/// The wire types, re-exported so apps and tests need one dependency.
+pub use lianxiao_protocol as protocol;

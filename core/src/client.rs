@@ -1,0 +1,399 @@
+//! One signed-in account: its store, its server access, and the background tasks (realtime,
+//! outbox sender, sync). Cheap to clone; the tasks stop when `stop()` is called or the last
+//! handle is dropped.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use lianxiao_protocol::{Child, ClassInfo, LinkGroup, Millis, User};
+use tokio::{
+    runtime::Handle,
+    sync::{Notify, watch},
+    task::JoinHandle,
+};
+
+use crate::{
+    Result,
+    api::Api,
+    notices::Notices,
+    outbox::{self, OutboxFailure, OutboxKind},
+    realtime,
+    store::{self, Store},
+    sync::{self, SyncState},
+};
+
+/// Connection and sign-in state, for the status bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientState {
+    Offline,
+    Connecting,
+    /// The realtime connection is up: changes arrive within a second.
+    Online,
+    /// The server refused our session (signed out remotely): sign in again. Local data and
+    /// unsent work are kept.
+    AuthExpired,
+}
+
+pub trait StateListener: Send + Sync {
+    fn on_state(&self, state: ClientState);
+}
+
+/// A running subscription; dropping it (or `cancel()`) stops it.
+pub struct TaskHandle {
+    task: Option<JoinHandle<()>>,
+}
+
+impl TaskHandle {
+    pub(crate) fn new(task: JoinHandle<()>) -> Self {
+        TaskHandle { task: Some(task) }
+    }
+
+    pub fn cancel(&self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl Drop for TaskHandle {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for TaskHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskHandle").finish_non_exhaustive()
+    }
+}
+
+/// State shared by the client's handles and its background tasks. Tasks hold this, not the
+/// `Client`, so they never keep the client alive.
+pub(crate) struct Shared {
+    pub(crate) user_id: String,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) runtime: Handle,
+    pub(crate) store: Store,
+    pub(crate) api: Arc<Api>,
+    pub(crate) sync: SyncState,
+    pub(crate) sync_wake: Notify,
+    pub(crate) outbox_wake: Notify,
+    pub(crate) outbox_send: tokio::sync::Mutex<()>,
+    pub(crate) reconnect_now: Notify,
+    pub(crate) network: watch::Sender<bool>,
+    connection: watch::Sender<ClientState>,
+    notices_version: watch::Sender<u64>,
+    org_version: watch::Sender<u64>,
+    outbox_version: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub(crate) fn notices_changed(&self) {
+        self.notices_version.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn notices_watch(&self) -> watch::Receiver<u64> {
+        self.notices_version.subscribe()
+    }
+
+    pub(crate) fn org_changed(&self) {
+        self.org_version.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn outbox_changed(&self) {
+        self.outbox_version.send_modify(|v| *v += 1);
+    }
+
+    /// Something new was queued: send it now.
+    pub(crate) fn outbox_enqueued(&self) {
+        self.outbox_changed();
+        self.outbox_wake.notify_one();
+    }
+
+    pub(crate) fn request_sync(&self) {
+        self.sync_wake.notify_one();
+    }
+
+    pub(crate) fn set_connection(&self, state: ClientState) {
+        self.connection.send_if_modified(|s| {
+            let changed = *s != state;
+            *s = state;
+            changed
+        });
+    }
+
+    pub(crate) fn state(&self) -> ClientState {
+        if self.api.is_auth_expired() {
+            ClientState::AuthExpired
+        } else {
+            *self.connection.borrow()
+        }
+    }
+}
+
+struct ClientHandle {
+    shared: Arc<Shared>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        for t in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
+/// One account. Reads always come from the local store, so they work offline.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientHandle>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("user_id", &self.inner.shared.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A weak reference, so `Accounts` can hand out the same client without keeping it alive.
+#[derive(Clone)]
+pub(crate) struct WeakClient(std::sync::Weak<ClientHandle>);
+
+impl WeakClient {
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|inner| Client { inner })
+    }
+}
+
+impl Client {
+    pub(crate) fn new(
+        user_id: String,
+        data_dir: PathBuf,
+        runtime: Handle,
+        store: Store,
+        api: Arc<Api>,
+    ) -> Client {
+        let shared = Arc::new(Shared {
+            user_id,
+            data_dir,
+            runtime,
+            store,
+            api,
+            sync: SyncState::default(),
+            sync_wake: Notify::new(),
+            outbox_wake: Notify::new(),
+            outbox_send: tokio::sync::Mutex::new(()),
+            reconnect_now: Notify::new(),
+            network: watch::channel(true).0,
+            connection: watch::channel(ClientState::Offline).0,
+            notices_version: watch::channel(0).0,
+            org_version: watch::channel(0).0,
+            outbox_version: watch::channel(0).0,
+        });
+        Client {
+            inner: Arc::new(ClientHandle {
+                shared,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.inner))
+    }
+
+    pub fn user_id(&self) -> String {
+        self.inner.shared.user_id.clone()
+    }
+
+    /// Starts the realtime connection, the outbox sender and sync. Idempotent.
+    pub fn start(&self) {
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        if !tasks.is_empty() {
+            return;
+        }
+        let s = &self.inner.shared;
+        tasks.push(s.runtime.spawn(realtime::run(s.clone())));
+        tasks.push(s.runtime.spawn(outbox::run(s.clone())));
+        tasks.push(s.runtime.spawn(sync::run_requested(s.clone())));
+        // Sync once at start even if the realtime connection cannot be made.
+        s.request_sync();
+    }
+
+    /// Stops the background tasks; reading and queueing still work.
+    pub fn stop(&self) {
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        for t in tasks.drain(..) {
+            t.abort();
+        }
+        self.inner.shared.set_connection(ClientState::Offline);
+    }
+
+    pub fn is_started(&self) -> bool {
+        let tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.iter().any(|t| !t.is_finished())
+    }
+
+    /// The server's clock now (Unix ms), correct even when the phone's clock is wrong.
+    pub fn server_now(&self) -> Millis {
+        self.inner.shared.api.clock.now()
+    }
+
+    pub fn state(&self) -> ClientState {
+        self.inner.shared.state()
+    }
+
+    /// Sends the current state, then every change, until the handle is dropped.
+    pub fn subscribe_state(&self, listener: Arc<dyn StateListener>) -> TaskHandle {
+        let shared = self.inner.shared.clone();
+        let mut connection = shared.connection.subscribe();
+        let mut auth = shared.api.auth_expired();
+        connection.borrow_and_update();
+        auth.borrow_and_update();
+        let task = self.inner.shared.runtime.spawn(async move {
+            let mut last = None;
+            loop {
+                let state = shared.state();
+                if last != Some(state) {
+                    listener.on_state(state);
+                    last = Some(state);
+                }
+                tokio::select! {
+                    r = connection.changed() => if r.is_err() { return },
+                    r = auth.changed() => if r.is_err() { return },
+                }
+            }
+        });
+        TaskHandle::new(task)
+    }
+
+    /// Tells the core whether the phone has a network. When it comes back, the realtime
+    /// connection and the outbox try again at once instead of waiting out their backoff.
+    pub fn network_changed(&self, available: bool) {
+        let s = self.inner.shared.clone();
+        s.network.send_replace(available);
+        if available {
+            s.reconnect_now.notify_one();
+            let s2 = s.clone();
+            s.runtime.spawn(async move {
+                if let Err(e) = s2.store.write(|tx| store::outbox::all_due_now(tx)).await {
+                    tracing::warn!(code = e.code_str(), "could not reschedule the outbox");
+                }
+                s2.outbox_wake.notify_one();
+                s2.request_sync();
+            });
+        } else {
+            s.set_connection(ClientState::Offline);
+        }
+    }
+
+    /// Syncs now and returns when the store is up to date (or the sync failed).
+    pub async fn sync_now(&self) -> Result<()> {
+        sync::sync_now(&self.inner.shared).await
+    }
+
+    /// How many sync runs have started since this client was opened.
+    pub fn sync_runs(&self) -> u64 {
+        self.inner.shared.sync.runs()
+    }
+
+    pub fn notices(&self) -> Notices {
+        Notices::new(self.clone())
+    }
+
+    pub async fn profile(&self) -> Result<Option<User>> {
+        self.inner.shared.store.read(store::org::profile).await
+    }
+
+    pub async fn children(&self) -> Result<Vec<Child>> {
+        self.inner.shared.store.read(store::org::children).await
+    }
+
+    pub async fn classes(&self) -> Result<Vec<ClassInfo>> {
+        self.inner.shared.store.read(store::org::classes).await
+    }
+
+    pub async fn link_groups(&self) -> Result<Vec<LinkGroup>> {
+        self.inner.shared.store.read(store::org::link_groups).await
+    }
+
+    /// Mutations queued and not yet confirmed by the server.
+    pub async fn outbox_pending(&self) -> Result<usize> {
+        self.inner
+            .shared
+            .store
+            .read(store::outbox::pending_count)
+            .await
+    }
+
+    /// Sends every pending mutation once now, ignoring retry times; returns how many are
+    /// still pending (transient failures).
+    pub async fn flush_outbox(&self) -> Result<usize> {
+        outbox::flush(&self.inner.shared).await
+    }
+
+    /// Returns when nothing is pending in the outbox (sent or failed for good). Wrap it in a
+    /// timeout: offline, it waits for the network.
+    pub async fn wait_outbox_empty(&self) -> Result<()> {
+        let shared = &self.inner.shared;
+        let mut changes = shared.outbox_version.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if shared.store.read(store::outbox::pending_count).await? == 0 {
+                return Ok(());
+            }
+            // The watch covers our own sender; the timeout covers items removed by sync.
+            let _ = tokio::time::timeout(Duration::from_millis(500), changes.changed()).await;
+        }
+    }
+
+    /// Mutations the server rejected for good, oldest first.
+    pub async fn outbox_failures(&self) -> Result<Vec<OutboxFailure>> {
+        self.inner.shared.store.read(store::outbox::failures).await
+    }
+
+    /// Forgets a failed mutation (and, for a post that never reached the server, its local
+    /// copy).
+    pub async fn dismiss_failure(&self, id: i64) -> Result<()> {
+        let shared = &self.inner.shared;
+        shared
+            .store
+            .write(move |tx| {
+                if let Some((OutboxKind::PostNotice, local_id)) = store::outbox::dismiss(tx, id)? {
+                    store::notices::remove_failed_post(tx, &local_id)?;
+                }
+                Ok(())
+            })
+            .await?;
+        shared.outbox_changed();
+        shared.notices_changed();
+        Ok(())
+    }
+
+    /// This account's data directory (store and future downloads).
+    pub fn data_dir(&self) -> PathBuf {
+        self.inner.shared.data_dir.clone()
+    }
+}

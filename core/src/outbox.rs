@@ -1,0 +1,299 @@
+//! The outbox sender: delivers queued mutations with their idempotency keys, retrying
+//! transient failures with backoff and jitter, taking permanent ones out of the queue (and
+//! showing them to the user), pausing while the account is signed out remotely.
+//!
+//! One item is in flight at a time per account (a send lock), so the same key is never sent
+//! twice concurrently; an item waiting for its retry time never blocks the items behind it.
+
+use std::{sync::Arc, time::Duration};
+
+use backon::BackoffBuilder;
+use lianxiao_protocol::{Millis, Notice, ReceiptAck};
+
+use crate::{
+    Error, Result, RetryClass,
+    api::now_ms,
+    client::Shared,
+    store::{self, outbox::OutboxItem},
+};
+
+/// What a queued mutation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxKind {
+    /// Mark a notice read.
+    Read,
+    /// Acknowledge a notice (回执).
+    Ack,
+    /// Post a notice written on this device.
+    PostNotice,
+}
+
+impl OutboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Read => "read",
+            OutboxKind::Ack => "ack",
+            OutboxKind::PostNotice => "post_notice",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(OutboxKind::Read),
+            "ack" => Some(OutboxKind::Ack),
+            "post_notice" => Some(OutboxKind::PostNotice),
+            _ => None,
+        }
+    }
+}
+
+/// A mutation the server rejected for good, kept until the user dismisses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxFailure {
+    pub id: i64,
+    pub kind: OutboxKind,
+    /// The notice it was about (a local id for a post that never reached the server).
+    pub notice_id: String,
+    pub notice_title: Option<String>,
+    /// The core error code name, e.g. `forbidden`, `validation`.
+    pub error_code: String,
+    pub message: String,
+    /// Local clock, Unix ms.
+    pub failed_at: Millis,
+}
+
+/// How long to wait before attempt number `attempts + 1`: exponential from 1 s to 5 min,
+/// with jitter so a school's phones do not all come back in the same second.
+pub(crate) fn retry_delay(attempts: u32) -> Duration {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(300))
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(attempts as usize)
+        .unwrap_or(Duration::from_secs(300))
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Delivered,
+    RetryLater,
+    Failed,
+    /// Signed out remotely: nothing was changed; wait for a new sign-in.
+    Paused,
+}
+
+async fn send(shared: &Arc<Shared>, item: &OutboxItem) -> Result<Delivery> {
+    let api = &shared.api;
+    let id = &item.notice_id;
+    match item.kind {
+        OutboxKind::Read => {
+            let r: ReceiptAck = api
+                .post(&format!("/notices/{id}/read"), None, &item.key)
+                .await?;
+            Ok(Delivery::Receipt(r))
+        }
+        OutboxKind::Ack => {
+            let r: ReceiptAck = api
+                .post(&format!("/notices/{id}/ack"), None, &item.key)
+                .await?;
+            Ok(Delivery::Receipt(r))
+        }
+        OutboxKind::PostNotice => {
+            let body = item.body.as_deref().unwrap_or("{}").as_bytes();
+            let n: Notice = api.post("/notices", Some(body), &item.key).await?;
+            Ok(Delivery::Posted(n))
+        }
+    }
+}
+
+enum Delivery {
+    Receipt(ReceiptAck),
+    Posted(Notice),
+}
+
+/// Sends one item and records the result. The caller holds the send lock.
+async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
+    let result = send(shared, &item).await;
+    let outcome = match result {
+        Ok(delivery) => {
+            let item = item.clone();
+            shared
+                .store
+                .write(move |tx| {
+                    store::outbox::delivered(tx, item.id)?;
+                    match delivery {
+                        Delivery::Receipt(r) => {
+                            store::notices::receipt_delivered(tx, &item.notice_id, &r.receipt)
+                        }
+                        Delivery::Posted(n) => {
+                            store::notices::post_delivered(tx, &item.notice_id, &n)
+                        }
+                    }
+                })
+                .await?;
+            tracing::debug!(
+                item = item.id,
+                kind = item.kind.as_str(),
+                "outbox item delivered"
+            );
+            Outcome::Delivered
+        }
+        Err(e) => match e.retry_class() {
+            RetryClass::Paused if shared.api.is_auth_expired() => Outcome::Paused,
+            RetryClass::Transient { .. } | RetryClass::Paused => {
+                let after = match e.retry_class() {
+                    RetryClass::Transient { after: Some(after) } => after,
+                    _ => retry_delay(item.attempts),
+                };
+                let at = now_ms() + after.as_millis() as Millis;
+                let (id, attempts) = (item.id, item.attempts + 1);
+                shared
+                    .store
+                    .write(move |tx| store::outbox::retry_later(tx, id, attempts, at))
+                    .await?;
+                tracing::debug!(
+                    item = id,
+                    attempts,
+                    code = e.code_str(),
+                    "outbox item will be retried"
+                );
+                Outcome::RetryLater
+            }
+            RetryClass::Permanent => {
+                let (code, message) = (e.code_str(), e.to_string());
+                tracing::warn!(
+                    item = item.id,
+                    kind = item.kind.as_str(),
+                    code,
+                    "outbox item rejected"
+                );
+                shared
+                    .store
+                    .write(move |tx| {
+                        store::outbox::failed(tx, item.id, code, &message, now_ms())?;
+                        match item.kind {
+                            OutboxKind::Read => store::notices::read_failed(tx, &item.notice_id),
+                            OutboxKind::Ack => store::notices::ack_failed(tx, &item.notice_id),
+                            OutboxKind::PostNotice => {
+                                store::notices::post_failed(tx, &item.notice_id)
+                            }
+                        }
+                    })
+                    .await?;
+                Outcome::Failed
+            }
+        },
+    };
+    if outcome != Outcome::Paused {
+        shared.outbox_changed();
+        if outcome != Outcome::RetryLater {
+            shared.notices_changed();
+        }
+    }
+    Ok(outcome)
+}
+
+/// Sends the next due item, if any.
+async fn send_next(shared: &Arc<Shared>) -> Result<Option<Outcome>> {
+    let _lock = shared.outbox_send.lock().await;
+    let now = now_ms();
+    let Some(item) = shared
+        .store
+        .read(move |c| store::outbox::next_due(c, now))
+        .await?
+    else {
+        return Ok(None);
+    };
+    deliver(shared, item).await.map(Some)
+}
+
+/// Sends every pending item once now, ignoring retry times. Returns how many are still
+/// pending afterwards.
+pub(crate) async fn flush(shared: &Arc<Shared>) -> Result<usize> {
+    let items = shared.store.read(store::outbox::pending).await?;
+    for item in items {
+        let _lock = shared.outbox_send.lock().await;
+        let id = item.id;
+        if !shared
+            .store
+            .read(move |c| store::outbox::is_pending(c, id))
+            .await?
+        {
+            continue;
+        }
+        if deliver(shared, item).await? == Outcome::Paused {
+            return Err(Error::Unauthorized);
+        }
+    }
+    shared.store.read(store::outbox::pending_count).await
+}
+
+/// The background sender. Runs until its task is aborted.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut auth = shared.api.auth_expired();
+    loop {
+        // Signed out remotely: keep everything, wait for a new sign-in.
+        while *auth.borrow_and_update() {
+            if auth.changed().await.is_err() {
+                return;
+            }
+        }
+        let wake = shared.outbox_wake.notified();
+        match send_next(&shared).await {
+            Ok(Some(Outcome::Paused)) => continue,
+            Ok(Some(_)) => continue,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(code = e.code_str(), "outbox sender failed; retrying");
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                continue;
+            }
+        }
+        let next = shared
+            .store
+            .read(store::outbox::next_due_at)
+            .await
+            .ok()
+            .flatten();
+        let sleep = match next {
+            Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 3_600_000) as u64),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            _ = wake => {}
+            _ = tokio::time::sleep(sleep) => {}
+            _ = auth.changed() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        let first = retry_delay(0);
+        assert!(
+            first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+            "{first:?}"
+        );
+        let later = retry_delay(4);
+        assert!(later >= Duration::from_secs(16), "{later:?}");
+        let capped = retry_delay(40);
+        assert!(capped <= Duration::from_secs(600), "{capped:?}");
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in [OutboxKind::Read, OutboxKind::Ack, OutboxKind::PostNotice] {
+            assert_eq!(OutboxKind::parse(k.as_str()), Some(k));
+        }
+    }
+}
