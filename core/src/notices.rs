@@ -304,3 +304,301 @@ fn audience_label(conn: &rusqlite::Connection, audience: &NoticeAudience) -> Res
         NoticeAudience::County => String::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        path::Path,
+        sync::{Arc, Mutex},
+        time::Duration,
+    };
+
+    use lianxiao_protocol::{MyReceipt, PersonRef, Role, SyncItem, SyncPage};
+    use rusqlite::params;
+
+    use super::*;
+    use crate::{Accounts, ClientConfig, MemorySecureStorage, SecureStorage, api::Tokens};
+
+    fn notice(id: &str, posted_at: i64) -> Notice {
+        Notice {
+            id: id.into(),
+            title: format!("title {id}"),
+            body: "body".into(),
+            author: PersonRef {
+                id: "t1".into(),
+                name: "T".into(),
+            },
+            audience_label: "1班".into(),
+            include_students: false,
+            requires_ack: true,
+            ack_deadline: None,
+            posted_at,
+            authored: false,
+            receipt: Some(MyReceipt {
+                role: Role::Parent,
+                children: vec![],
+                read_at: None,
+                acked_at: None,
+                reminded_at: None,
+            }),
+        }
+    }
+
+    /// A client of an account that "signed in" earlier, with a server that is not there
+    /// (port 9 refuses connections), so everything runs offline.
+    async fn offline_client(dir: &Path, storage: Arc<MemorySecureStorage>) -> (Accounts, Client) {
+        let accounts = Accounts::open(ClientConfig {
+            server_url: "http://127.0.0.1:9".into(),
+            data_dir: dir.to_owned(),
+            secure_storage: storage.clone(),
+        })
+        .unwrap();
+        if storage.get(Tokens::storage_key("p1")).unwrap().is_none() {
+            Tokens {
+                access_token: "a".into(),
+                refresh_token: "r".into(),
+            }
+            .save(storage.as_ref(), "p1")
+            .unwrap();
+            let db = Connection::open(dir.join("accounts.sqlite3")).unwrap();
+            db.execute(
+                "INSERT INTO accounts (user_id, login, display_name, last_used_at) VALUES (?1, ?1, ?1, 0)",
+                params!["p1"],
+            )
+            .unwrap();
+        }
+        let client = accounts.switch_to("p1".into()).await.unwrap();
+        (accounts, client)
+    }
+    use rusqlite::Connection;
+
+    async fn seed(client: &Client, notices: Vec<Notice>) {
+        let page = SyncPage {
+            items: notices
+                .into_iter()
+                .map(|notice| SyncItem::Notice { notice })
+                .collect(),
+            cursor: "c".into(),
+            has_more: false,
+            server_time: 0,
+        };
+        let shared = client.shared();
+        shared
+            .store
+            .write(move |tx| crate::sync::apply_page(tx, &page))
+            .await
+            .unwrap();
+        shared.notices_changed();
+    }
+
+    async fn outbox_keys(client: &Client) -> Vec<(String, String)> {
+        client
+            .shared()
+            .store
+            .read(|c| {
+                let mut s = c.prepare("SELECT kind, idempotency_key FROM outbox ORDER BY id")?;
+                let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn acknowledging_offline_is_instant_queued_once_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(MemorySecureStorage::new());
+        let (accounts, client) = offline_client(dir.path(), storage.clone()).await;
+        seed(&client, vec![notice("n1", 1), notice("n2", 2)]).await;
+        let notices = client.notices();
+
+        let v = notices.acknowledge("n1".into()).await.unwrap();
+        assert_eq!(v.acknowledged, DeliveryState::Pending);
+        assert_eq!(
+            v.read,
+            DeliveryState::Pending,
+            "an acknowledgment implies read"
+        );
+        assert!(v.acked_at.is_some() && !v.unread);
+        // A second tap, and a read after the acknowledgment, queue nothing more.
+        notices.acknowledge("n1".into()).await.unwrap();
+        notices.mark_read("n1".into()).await.unwrap();
+        notices.mark_read("n2".into()).await.unwrap();
+        notices.mark_read("n2".into()).await.unwrap();
+        assert_eq!(client.outbox_pending().await.unwrap(), 2);
+        let keys = outbox_keys(&client).await;
+        assert_eq!(
+            keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
+            ["ack", "read"]
+        );
+
+        // The server cannot be reached: a transient failure, the items stay queued.
+        assert_eq!(client.flush_outbox().await.unwrap(), 2);
+        assert!(client.outbox_failures().await.unwrap().is_empty());
+
+        // Process death: everything comes back with the same keys.
+        drop((notices, client, accounts));
+        let (_accounts, client) = offline_client(dir.path(), storage).await;
+        assert_eq!(client.outbox_pending().await.unwrap(), 2);
+        assert_eq!(outbox_keys(&client).await, keys);
+        let v = client.notices().get("n1".into()).await.unwrap();
+        assert_eq!(v.acknowledged, DeliveryState::Pending);
+        let attempts: i64 = client
+            .shared()
+            .store
+            .read(|c| Ok(c.query_row("SELECT min(attempts) FROM outbox", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn rejected_acknowledgment_is_undone_flagged_and_dismissable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_accounts, client) =
+            offline_client(dir.path(), Arc::new(MemorySecureStorage::new())).await;
+        seed(&client, vec![notice("n1", 1)]).await;
+        client.notices().acknowledge("n1".into()).await.unwrap();
+        // What the sender records for a 403.
+        client
+            .shared()
+            .store
+            .write(|tx| {
+                let item = store::outbox::next_due(tx, i64::MAX)?.unwrap();
+                store::outbox::failed(tx, item.id, "forbidden", "no", 5)?;
+                store::notices::ack_failed(tx, &item.notice_id)
+            })
+            .await
+            .unwrap();
+        let v = client.notices().get("n1".into()).await.unwrap();
+        assert_eq!(v.acknowledged, DeliveryState::Failed);
+        assert_eq!(v.acked_at, None);
+        assert_eq!(v.read, DeliveryState::None);
+        assert!(v.unread);
+        assert_eq!(client.outbox_pending().await.unwrap(), 0);
+        let failures = client.outbox_failures().await.unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].kind, OutboxKind::Ack);
+        assert_eq!(failures[0].notice_title.as_deref(), Some("title n1"));
+        // The user may try again after a failure.
+        let v = client.notices().acknowledge("n1".into()).await.unwrap();
+        assert_eq!(v.acknowledged, DeliveryState::Pending);
+        client.dismiss_failure(failures[0].id).await.unwrap();
+        assert!(client.outbox_failures().await.unwrap().is_empty());
+        assert_eq!(client.outbox_pending().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_notice_written_offline_is_shown_and_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_accounts, client) =
+            offline_client(dir.path(), Arc::new(MemorySecureStorage::new())).await;
+        let post = PostNotice {
+            title: "明天停课".into(),
+            body: "因大雪".into(),
+            audience: NoticeAudience::Classes {
+                class_ids: vec!["c1".into()],
+            },
+            include_students: false,
+            requires_ack: true,
+            ack_deadline: None,
+        };
+        let v = client.notices().post(post.clone()).await.unwrap();
+        assert!(v.notice.id.starts_with(LOCAL_ID_PREFIX));
+        assert_eq!(v.post, DeliveryState::Pending);
+        assert!(v.notice.authored && !v.unread);
+        assert_eq!(client.outbox_pending().await.unwrap(), 1);
+        let bad = PostNotice {
+            title: " ".into(),
+            ..post
+        };
+        let e = client.notices().post(bad).await.unwrap_err();
+        assert_eq!(
+            e.code(),
+            crate::ErrorCode::Validation {
+                field: Some("title".into())
+            }
+        );
+        assert_eq!(client.outbox_pending().await.unwrap(), 1);
+    }
+
+    struct Recorder(Mutex<Vec<Vec<NoticeView>>>);
+
+    impl NoticeListener for Recorder {
+        fn on_notices(&self, notices: Vec<NoticeView>) {
+            self.0.lock().unwrap().push(notices);
+        }
+    }
+
+    async fn wait_for(rec: &Recorder, n: usize) {
+        for _ in 0..200 {
+            if rec.0.lock().unwrap().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "listener got {} updates, wanted {n}",
+            rec.0.lock().unwrap().len()
+        );
+    }
+
+    #[tokio::test]
+    async fn subscription_sends_snapshot_then_changes_and_stops_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_accounts, client) =
+            offline_client(dir.path(), Arc::new(MemorySecureStorage::new())).await;
+        seed(&client, vec![notice("n1", 1)]).await;
+        let rec = Arc::new(Recorder(Mutex::new(Vec::new())));
+        let handle = client
+            .notices()
+            .subscribe(NoticeFilter::default(), rec.clone());
+        wait_for(&rec, 1).await;
+        assert_eq!(rec.0.lock().unwrap()[0].len(), 1);
+
+        client.notices().mark_read("n1".into()).await.unwrap();
+        wait_for(&rec, 2).await;
+        let last = rec.0.lock().unwrap().last().unwrap().clone();
+        assert_eq!(last[0].read, DeliveryState::Pending);
+
+        seed(&client, vec![notice("n2", 2)]).await;
+        wait_for(&rec, 3).await;
+        assert_eq!(rec.0.lock().unwrap().last().unwrap().len(), 2);
+
+        drop(handle);
+        let seen = rec.0.lock().unwrap().len();
+        seed(&client, vec![notice("n3", 3)]).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(rec.0.lock().unwrap().len(), seen);
+    }
+
+    #[tokio::test]
+    async fn unread_first_and_child_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_accounts, client) =
+            offline_client(dir.path(), Arc::new(MemorySecureStorage::new())).await;
+        let mut old = notice("old", 1);
+        old.receipt.as_mut().unwrap().children = vec![PersonRef {
+            id: "k1".into(),
+            name: "K".into(),
+        }];
+        seed(&client, vec![old, notice("new", 2)]).await;
+        client.notices().mark_read("new".into()).await.unwrap();
+        let ids = |v: Vec<NoticeView>| v.into_iter().map(|n| n.notice.id).collect::<Vec<_>>();
+        let n = client.notices();
+        assert_eq!(
+            ids(n.list(NoticeFilter::default()).await.unwrap()),
+            ["new", "old"]
+        );
+        let unread_first = NoticeFilter {
+            child_id: None,
+            unread_first: true,
+        };
+        assert_eq!(ids(n.list(unread_first).await.unwrap()), ["old", "new"]);
+        let k1 = NoticeFilter {
+            child_id: Some("k1".into()),
+            unread_first: false,
+        };
+        assert_eq!(ids(n.list(k1).await.unwrap()), ["old"]);
+    }
+}
