@@ -234,11 +234,14 @@ pub(crate) async fn flush(shared: &Arc<Shared>) -> Result<usize> {
 /// The background sender. Runs until its task is aborted.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut auth = shared.api.auth_expired();
+    let mut network = shared.network.subscribe();
     loop {
-        // Signed out remotely: keep everything, wait for a new sign-in.
-        while *auth.borrow_and_update() {
-            if auth.changed().await.is_err() {
-                return;
+        // Signed out remotely: keep everything, wait for a new sign-in. No network: wait for
+        // it rather than burning attempts.
+        while *auth.borrow_and_update() || !*network.borrow_and_update() {
+            tokio::select! {
+                r = auth.changed() => if r.is_err() { return },
+                r = network.changed() => if r.is_err() { return },
             }
         }
         let wake = shared.outbox_wake.notified();
@@ -269,6 +272,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = wake => {}
             _ = tokio::time::sleep(sleep) => {}
             _ = auth.changed() => {}
+            _ = network.changed() => {}
         }
     }
 }

@@ -153,7 +153,7 @@ pub(crate) async fn run_requested(shared: Arc<Shared>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use lianxiao_protocol::{
         Child, ClassInfo, MyReceipt, Notice, PersonRef, ReceiptSummary, Role, School, SchoolKind,
     };
@@ -348,5 +348,57 @@ mod tests {
         assert_eq!(v.read, crate::DeliveryState::Pending);
         assert_eq!(v.read_at, Some(5));
         assert!(!v.unread);
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    /// `cargo test -p lianxiao-core --release -- --ignored --nocapture apply_speed`
+    #[test]
+    #[ignore]
+    fn apply_speed_against_raw_inserts() {
+        let n = 20_000;
+        let notices: Vec<_> = (0..n)
+            .map(|i| tests::notice(&format!("n{i}"), i as i64, Some("k1")))
+            .collect();
+        let page = SyncPage {
+            items: notices
+                .iter()
+                .cloned()
+                .map(|notice| SyncItem::Notice { notice })
+                .collect(),
+            cursor: "c".into(),
+            has_more: false,
+            server_time: 0,
+        };
+        let (_d1, store) = temp_store();
+        let t = Instant::now();
+        store.write_blocking(|tx| apply_page(tx, &page)).unwrap();
+        let ours = t.elapsed();
+
+        let (_d2, raw) = temp_store();
+        let t = Instant::now();
+        raw.write_blocking(|tx| {
+            let mut stmt = tx.prepare(
+                "INSERT INTO notices (id, posted_at, notice, is_recipient) VALUES (?1, ?2, ?3, 1)",
+            )?;
+            for n in &notices {
+                stmt.execute(rusqlite::params![n.id, n.posted_at, n.body])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let raw_time = t.elapsed();
+        println!(
+            "apply {:.0}/s, raw {:.0}/s, ratio {:.2}",
+            n as f64 / ours.as_secs_f64(),
+            n as f64 / raw_time.as_secs_f64(),
+            raw_time.as_secs_f64() / ours.as_secs_f64()
+        );
     }
 }
