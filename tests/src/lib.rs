@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub mod api;
+pub mod phone;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const LISTENING_PREFIX: &str = "lianxiao-server listening on ";
