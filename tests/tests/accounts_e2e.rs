@@ -1,0 +1,236 @@
+//! Accounts on a phone through the real core: a shared family phone, token refresh under
+//! concurrency, and a session ended elsewhere that loses no work.
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use lianxiao_core::{
+    Accounts, ClientState, DeliveryState, FileSecureStorage, NoticeFilter, SecureStorage,
+};
+use lianxiao_tests::{
+    Backend, DEMO_PASSWORD, TestServer,
+    api::{Api, send},
+    logins::*,
+    phone::{PATIENCE, Phone, config, find},
+};
+use reqwest::Method;
+
+fn server_with(env: &[(&str, &str)]) -> TestServer {
+    let server = TestServer::start_with_env(&Backend::from_env(), env);
+    server.import_demo_roster();
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_family_phone_keeps_each_account_apart_and_signing_out_wipes_only_one() {
+    let server = server_with(&[]);
+    let url = server.url();
+    let lead = Api::login(&url, LEAD_TEACHER).await;
+    let parents_only = lead
+        .post_notice(&lead.taught_classes(), "家长会", true, false)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let everyone = lead
+        .post_notice(&lead.taught_classes(), "运动会", false, true)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = Accounts::open(config(&url, dir.path())).unwrap();
+    let mother = accounts
+        .sign_in(PARENT_TWO_CHILDREN.into(), DEMO_PASSWORD.into())
+        .await
+        .unwrap();
+    let child = accounts
+        .sign_in(STUDENT_MAIN_1B.into(), DEMO_PASSWORD.into())
+        .await
+        .unwrap();
+    mother.sync_now().await.unwrap();
+    child.sync_now().await.unwrap();
+
+    let list = accounts.list().await.unwrap();
+    assert_eq!(list.len(), 2);
+    let active: Vec<_> = list
+        .iter()
+        .filter(|a| a.active)
+        .map(|a| a.login.clone())
+        .collect();
+    assert_eq!(
+        active,
+        vec![STUDENT_MAIN_1B.to_owned()],
+        "the last sign-in is active"
+    );
+
+    let ids = |views: Vec<lianxiao_core::NoticeView>| {
+        views
+            .into_iter()
+            .map(|v| v.notice.id)
+            .collect::<BTreeSet<_>>()
+    };
+    let mother_sees = ids(mother
+        .notices()
+        .list(NoticeFilter::default())
+        .await
+        .unwrap());
+    let child_sees = ids(child.notices().list(NoticeFilter::default()).await.unwrap());
+    assert_eq!(
+        mother_sees,
+        BTreeSet::from([parents_only.clone(), everyone.clone()])
+    );
+    assert_eq!(
+        child_sees,
+        BTreeSet::from([everyone.clone()]),
+        "the child's store has no parents-only notice"
+    );
+    assert_eq!(mother.children().await.unwrap().len(), 2);
+
+    let switched = accounts.switch_to(mother.user_id()).await.unwrap();
+    assert_eq!(switched.user_id(), mother.user_id());
+    assert_eq!(
+        accounts.active().await.unwrap().unwrap().user_id(),
+        mother.user_id()
+    );
+
+    // Restored from secure storage without the network.
+    let child_dir = child.data_dir();
+    let child_id = child.user_id();
+    drop(child);
+    drop(mother);
+    drop(switched);
+    drop(accounts);
+    let accounts = Accounts::open(config(&url, dir.path())).unwrap();
+    let child = accounts.client(child_id.clone()).await.unwrap();
+    assert_eq!(
+        ids(child.notices().list(NoticeFilter::default()).await.unwrap()),
+        BTreeSet::from([everyone])
+    );
+    drop(child);
+
+    accounts.sign_out(child_id.clone()).await.unwrap();
+    assert!(!child_dir.exists(), "the child's local data is wiped");
+    let storage = FileSecureStorage::new(dir.path().join("secure-storage.json"));
+    assert!(
+        storage
+            .get(format!("lianxiao.tokens.{child_id}"))
+            .unwrap()
+            .is_none()
+    );
+    let list = accounts.list().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].login, PARENT_TWO_CHILDREN);
+    let mother = accounts.client(list[0].user_id.clone()).await.unwrap();
+    assert_eq!(
+        mother
+            .notices()
+            .list(NoticeFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "the mother's data is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_requests_hitting_an_expired_token_refresh_it_once() {
+    let server = server_with(&[("LIANXIAO_ACCESS_TTL_SECS", "1")]);
+    let url = server.url();
+    let lead = Phone::sign_in(&url, LEAD_TEACHER).await;
+    lead.client.sync_now().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let client = lead.client.clone();
+            tokio::spawn(async move { client.sync_now().await })
+        })
+        .collect();
+    for c in calls {
+        c.await
+            .unwrap()
+            .expect("every request succeeds after one refresh");
+    }
+    // Had two refreshes raced, the server would have revoked the session as stolen.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    lead.client
+        .sync_now()
+        .await
+        .expect("the session is still alive");
+    assert_ne!(lead.client.state(), ClientState::AuthExpired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_elsewhere_keeps_unsent_work_until_the_parent_signs_in_again() {
+    let server = server_with(&[("LIANXIAO_ACCESS_TTL_SECS", "1")]);
+    let url = server.url();
+    let lead = Api::login(&url, LEAD_TEACHER).await;
+    let id = lead
+        .post_notice(&lead.taught_classes(), "回执", true, false)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let li = Phone::sign_in(&url, PARENT_ONE_CHILD).await;
+    li.wait_notices(|l| find(l, &id).is_some()).await;
+
+    // The session is ended from another place (say, an admin reset): its refresh token dies.
+    let storage: Arc<dyn SecureStorage> =
+        Arc::new(FileSecureStorage::new(li.dir.join("secure-storage.json")));
+    let tokens: serde_json::Value = serde_json::from_str(
+        &storage
+            .get(format!("lianxiao.tokens.{}", li.client.user_id()))
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let out = send(
+        &url,
+        Method::POST,
+        "/v1/auth/logout",
+        Some(serde_json::json!({"refresh_token": tokens["refresh_token"]})),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status, 204);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    li.client.notices().acknowledge(id.clone()).await.unwrap();
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while li.client.state() != ClientState::AuthExpired {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the phone learns it must sign in again");
+    assert_eq!(
+        li.client.outbox_pending().await.unwrap(),
+        1,
+        "the acknowledgment is kept"
+    );
+    assert!(
+        li.client.outbox_failures().await.unwrap().is_empty(),
+        "and not thrown away as failed"
+    );
+
+    let again = li
+        .accounts
+        .sign_in(PARENT_ONE_CHILD.into(), DEMO_PASSWORD.into())
+        .await
+        .unwrap();
+    again.start();
+    tokio::time::timeout(PATIENCE, again.wait_outbox_empty())
+        .await
+        .unwrap()
+        .unwrap();
+    let view = again.notices().get(id.clone()).await.unwrap();
+    assert_eq!(view.acknowledged, DeliveryState::Delivered);
+    let lead = Api::login(&url, LEAD_TEACHER).await;
+    let report = lead.get(&format!("/v1/notices/{id}/receipts")).await;
+    assert_eq!(report.status, 200, "{:?}", report.body);
+    assert_eq!(report.body["summary"]["acknowledged"], 1);
+}
