@@ -67,10 +67,10 @@ async fn main() -> anyhow::Result<()> {
             while let Some(Ok(msg)) = ws.next().await {
                 if let Message::Text(text) = msg
                     && text.contains("\"changed\"")
-                        && heard.fetch_add(1, Ordering::SeqCst) + 1 == CONNECTED
-                    {
-                        all_heard.notify_one();
-                    }
+                    && heard.fetch_add(1, Ordering::SeqCst) + 1 == CONNECTED
+                {
+                    all_heard.notify_one();
+                }
             }
         });
     }
