@@ -53,6 +53,16 @@ enum ConnectError {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+fn tls_connector() -> Result<tokio_tungstenite::Connector> {
+    use rustls_platform_verifier::ConfigVerifierExt;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = rustls::ClientConfig::with_platform_verifier()
+        .map_err(|_| Error::Internal("no TLS verifier on this platform".into()))?;
+    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+        config,
+    )))
+}
+
 async fn connect(shared: &Shared) -> std::result::Result<Socket, ConnectError> {
     let access = shared.api.access_token().map_err(ConnectError::Other)?;
     let mut request = events_url(shared.api.base())
@@ -63,7 +73,10 @@ async fn connect(shared: &Shared) -> std::result::Result<Socket, ConnectError> {
     request
         .headers_mut()
         .insert(http::header::AUTHORIZATION, value);
-    let connecting = tokio_tungstenite::connect_async(request);
+    // wss:// checks certificates like the HTTP client does: with the platform's verifier.
+    let connector = tls_connector().map_err(ConnectError::Other)?;
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
     match tokio::time::timeout(Duration::from_secs(15), connecting).await {
         Err(_) => Err(ConnectError::Other(Error::Offline(
             "connect timed out".into(),

@@ -14,8 +14,8 @@ pub enum ErrorCode {
     NotFound,
     /// The request is well-formed but a field is wrong; `field` names it.
     Validation,
-    /// The request conflicts with the current state (e.g. an idempotency key reused with a
-    /// different body, or the same key still being processed).
+    /// The request conflicts with the current state, e.g. an idempotency key reused with a
+    /// different body. Permanent: retrying the same request gives the same answer.
     Conflict,
     /// Too many attempts; `retry_after_secs` says when to try again.
     RateLimited,
