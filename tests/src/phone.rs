@@ -74,6 +74,35 @@ impl Phone {
         }
     }
 
+    /// Waits until the outbox has delivered (or given up on) everything queued.
+    pub async fn outbox_drained(&self) {
+        tokio::time::timeout(PATIENCE, self.client.wait_outbox_empty())
+            .await
+            .expect("outbox drained in time")
+            .expect("outbox readable");
+    }
+
+    /// One notice as this phone's store has it.
+    pub async fn notice(&self, id: &str) -> NoticeView {
+        self.client
+            .notices()
+            .get(id.to_owned())
+            .await
+            .expect("notice in the store")
+    }
+
+    /// The ids of the classes this account can see (a teacher's: the classes they teach).
+    pub async fn class_ids(&self) -> Vec<String> {
+        self.client.sync_now().await.expect("sync");
+        self.client
+            .classes()
+            .await
+            .expect("classes")
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    }
+
     /// Waits until this phone's notice list (as a screen would get it, through a listener)
     /// satisfies `ready`; returns that list.
     pub async fn wait_notices(&self, ready: impl Fn(&[NoticeView]) -> bool) -> Vec<NoticeView> {

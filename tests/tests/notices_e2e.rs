@@ -8,7 +8,7 @@ use lianxiao_protocol::{NoticeAudience, PostNotice, Role};
 use lianxiao_tests::{
     Backend, TestServer,
     logins::*,
-    phone::{PATIENCE, Phone, find},
+    phone::{Phone, find},
 };
 
 fn server() -> TestServer {
@@ -122,12 +122,9 @@ async fn the_notice_story_post_receive_read_acknowledge_receipts_remind() {
     );
     sun.client.notices().acknowledge(id.clone()).await.unwrap();
     for phone in [&li, &zhao, &sun] {
-        tokio::time::timeout(PATIENCE, phone.client.wait_outbox_empty())
-            .await
-            .unwrap()
-            .unwrap();
+        phone.outbox_drained().await;
     }
-    let zhao_view = zhao.client.notices().get(id.clone()).await.unwrap();
+    let zhao_view = zhao.notice(&id).await;
     assert_eq!(zhao_view.acknowledged, DeliveryState::Delivered);
     assert!(zhao_view.acked_at.is_some());
 
@@ -188,14 +185,7 @@ async fn the_notice_story_post_receive_read_acknowledge_receipts_remind() {
     );
 
     // A teacher's class notice reaches only that class's families.
-    let classes = lead
-        .client
-        .classes()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let classes = lead.class_ids().await;
     let class_notice = post_and_deliver(
         &lead,
         notice(
@@ -228,14 +218,7 @@ async fn an_acknowledgment_made_while_the_server_is_down_arrives_once_after_it_r
     let url = server.url();
     let lead = Phone::sign_in(&url, LEAD_TEACHER).await;
     let li = Phone::sign_in(&url, PARENT_ONE_CHILD).await;
-    let classes = lead
-        .client
-        .classes()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let classes = lead.class_ids().await;
     let id = post_and_deliver(
         &lead,
         notice(
@@ -264,22 +247,11 @@ async fn an_acknowledgment_made_while_the_server_is_down_arrives_once_after_it_r
     li.client.notices().acknowledge(id.clone()).await.unwrap();
     assert_eq!(li.client.outbox_pending().await.unwrap(), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        li.client
-            .notices()
-            .get(id.clone())
-            .await
-            .unwrap()
-            .acknowledged,
-        DeliveryState::Pending
-    );
+    assert_eq!(li.notice(&id).await.acknowledged, DeliveryState::Pending);
 
     server.restart();
     li.client.network_changed(true);
-    tokio::time::timeout(PATIENCE, li.client.wait_outbox_empty())
-        .await
-        .unwrap()
-        .unwrap();
+    li.outbox_drained().await;
     let view = li
         .wait_notices(|l| find(l, &id).is_some_and(|n| n.acknowledged == DeliveryState::Delivered))
         .await;
@@ -303,14 +275,7 @@ async fn a_killed_app_resumes_its_outbox_and_nothing_is_applied_twice() {
     let url = server.url();
     let lead = Phone::sign_in(&url, LEAD_TEACHER).await;
     let li = Phone::sign_in(&url, PARENT_ONE_CHILD).await;
-    let classes: Vec<String> = lead
-        .client
-        .classes()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let classes = lead.class_ids().await;
     let first = post_and_deliver(
         &lead,
         notice(
@@ -347,21 +312,10 @@ async fn a_killed_app_resumes_its_outbox_and_nothing_is_applied_twice() {
         1,
         "the outbox survived the kill"
     );
-    assert_eq!(
-        li.client
-            .notices()
-            .get(first.clone())
-            .await
-            .unwrap()
-            .acknowledged,
-        DeliveryState::Pending
-    );
+    assert_eq!(li.notice(&first).await.acknowledged, DeliveryState::Pending);
     server.restart();
     li.client.network_changed(true);
-    tokio::time::timeout(PATIENCE, li.client.wait_outbox_empty())
-        .await
-        .unwrap()
-        .unwrap();
+    li.outbox_drained().await;
 
     // Killed right after acknowledging while online: whether or not the request went out, the
     // restarted app sends the same key, so the server applies it once.
@@ -371,10 +325,7 @@ async fn a_killed_app_resumes_its_outbox_and_nothing_is_applied_twice() {
         .await
         .unwrap();
     let li = li.restart_app(&url).await;
-    tokio::time::timeout(PATIENCE, li.client.wait_outbox_empty())
-        .await
-        .unwrap()
-        .unwrap();
+    li.outbox_drained().await;
     li.wait_notices(|l| {
         [&first, &second]
             .iter()
@@ -395,14 +346,7 @@ async fn a_teachers_notice_written_offline_is_posted_once_when_the_server_return
     let lead = Phone::sign_in(&url, LEAD_TEACHER).await;
     let li = Phone::sign_in(&url, PARENT_ONE_CHILD).await;
     lead.client.sync_now().await.unwrap();
-    let classes: Vec<String> = lead
-        .client
-        .classes()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let classes = lead.class_ids().await;
     server.stop();
     let local = lead
         .client
@@ -444,14 +388,7 @@ async fn a_rejected_mutation_leaves_the_queue_and_is_shown_while_the_rest_is_del
     let url = server.url();
     let lead = Phone::sign_in(&url, LEAD_TEACHER).await;
     let li = Phone::sign_in(&url, PARENT_ONE_CHILD).await;
-    let classes: Vec<String> = lead
-        .client
-        .classes()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let classes = lead.class_ids().await;
     let id = post_and_deliver(
         &lead,
         notice(
@@ -487,10 +424,7 @@ async fn a_rejected_mutation_leaves_the_queue_and_is_shown_while_the_rest_is_del
         ))
         .await
         .unwrap();
-    tokio::time::timeout(PATIENCE, lead.client.wait_outbox_empty())
-        .await
-        .unwrap()
-        .unwrap();
+    lead.outbox_drained().await;
     let failures = lead.client.outbox_failures().await.unwrap();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].notice_title.as_deref(), Some("发错班级"));
