@@ -1,0 +1,107 @@
+package org.lianxiao.core.ktx
+
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertSame
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import org.lianxiao.core.NoticeFilter
+import org.lianxiao.core.NoticeView
+
+class NoticesFlowTest {
+    @Test
+    fun emitsTheCurrentListFirstThenEachChange() = runBlocking<Unit> {
+        val first = snapshot()
+        val second = snapshot()
+        val notices = FakeNotices(current = first)
+        val seen = withTimeout(5_000) {
+            notices.flow().take(2).also {
+                launch(Dispatchers.Default) {
+                    notices.awaitSubscribed()
+                    notices.push(second)
+                }
+            }.toList()
+        }
+        assertSame(first, seen[0])
+        assertSame(second, seen[1])
+    }
+
+    @Test
+    fun takingTheFirstListEndsTheSubscription() = runBlocking<Unit> {
+        val notices = FakeNotices()
+        withTimeout(5_000) { notices.flow().first() }
+        assertEquals(1, notices.handles.size)
+        assertEquals(1, notices.handles[0].cancels.get())
+    }
+
+    @Test
+    fun cancellingTheCollectorEndsTheSubscription() = runBlocking<Unit> {
+        val notices = FakeNotices()
+        val received = CompletableDeferred<Unit>()
+        val job = launch(Dispatchers.Default) { notices.flow().collect { received.complete(Unit) } }
+        withTimeout(5_000) { received.await() }
+        assertEquals(0, notices.handles[0].cancels.get())
+        job.cancelAndJoin()
+        assertEquals(1, notices.handles[0].cancels.get())
+        // Later changes reach nobody and do not fail.
+        notices.push(snapshot())
+    }
+
+    @Test
+    fun eachCollectionHasItsOwnSubscription() = runBlocking<Unit> {
+        val notices = FakeNotices()
+        val flow = notices.flow()
+        withTimeout(5_000) {
+            flow.first()
+            flow.first()
+        }
+        assertEquals(2, notices.handles.size)
+        assertTrue(notices.handles.all { it.cancels.get() == 1 })
+    }
+
+    @Test
+    fun passesTheFilterToTheCore() = runBlocking<Unit> {
+        val notices = FakeNotices()
+        withTimeout(5_000) {
+            notices.flow(NoticeFilter(childId = "child-7", unreadFirst = false)).first()
+            notices.flow().first()
+        }
+        assertEquals(NoticeFilter(childId = "child-7", unreadFirst = false), notices.filters[0])
+        assertEquals(UNREAD_FIRST, notices.filters[1])
+        assertEquals(true, UNREAD_FIRST.unreadFirst)
+    }
+
+    @Test
+    fun aSlowCollectorGetsTheNewestList() = runBlocking<Unit> {
+        val notices = FakeNotices()
+        val last = snapshot()
+        val gate = CompletableDeferred<Unit>()
+        val seen = mutableListOf<List<NoticeView>>()
+        withTimeout(5_000) {
+            val job = launch(Dispatchers.Default) {
+                notices.flow().collect {
+                    seen += it
+                    gate.await() // busy with the first list while 50 more arrive
+                    if (it === last) throw StopCollecting()
+                }
+            }
+            notices.awaitSubscribed()
+            repeat(49) { notices.push(snapshot()) }
+            notices.push(last)
+            gate.complete(Unit)
+            job.join()
+        }
+        assertSame(last, seen.last())
+        assertTrue("conflated: ${seen.size} lists seen", seen.size <= 3)
+    }
+
+    private class StopCollecting : kotlinx.coroutines.CancellationException("done")
+}
