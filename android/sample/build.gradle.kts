@@ -1,0 +1,58 @@
+// A small Compose app showing the library in use: sign in, switch accounts, read and
+// acknowledge notices. No business logic: every rule lives in the Rust core.
+plugins {
+    alias(libs.plugins.android.application)
+    alias(libs.plugins.kotlin.android)
+    alias(libs.plugins.kotlin.compose)
+}
+
+android {
+    namespace = "org.lianxiao.sample"
+    compileSdk = 35
+
+    defaultConfig {
+        applicationId = "org.lianxiao.sample"
+        minSdk = 24
+        targetSdk = 35
+        versionCode = 1
+        versionName = "0.1.0"
+        // 10.0.2.2 is the development machine as seen from the emulator; override with
+        // ./gradlew :sample:installDebug -Plianxiao.serverUrl=https://lianxiao.example.cn
+        val serverUrl = providers.gradleProperty("lianxiao.serverUrl").getOrElse("http://10.0.2.2:8080")
+        buildConfigField("String", "SERVER_URL", "\"$serverUrl\"")
+    }
+
+    buildFeatures {
+        compose = true
+        buildConfig = true
+    }
+
+    buildTypes {
+        release {
+            isMinifyEnabled = true
+            proguardFiles(getDefaultProguardFile("proguard-android-optimize.txt"))
+        }
+    }
+
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+}
+
+kotlin {
+    jvmToolchain(17)
+}
+
+dependencies {
+    implementation(project(":lianxiao"))
+    implementation(platform(libs.compose.bom))
+    implementation(libs.compose.ui)
+    implementation(libs.compose.material3)
+    implementation(libs.compose.ui.tooling.preview)
+    debugImplementation(libs.compose.ui.tooling)
+    implementation(libs.activity.compose)
+    implementation(libs.lifecycle.viewmodel.compose)
+    implementation(libs.lifecycle.runtime.compose)
+    implementation(libs.kotlinx.coroutines.android)
+}

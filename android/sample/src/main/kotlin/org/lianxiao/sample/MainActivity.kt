@@ -1,0 +1,212 @@
+package org.lianxiao.sample
+
+import android.os.Bundle
+import androidx.activity.ComponentActivity
+import androidx.activity.compose.setContent
+import androidx.activity.viewModels
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.text.KeyboardOptions
+import androidx.compose.material3.AlertDialog
+import androidx.compose.material3.Button
+import androidx.compose.material3.Card
+import androidx.compose.material3.DropdownMenu
+import androidx.compose.material3.DropdownMenuItem
+import androidx.compose.material3.ExperimentalMaterial3Api
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
+import androidx.compose.material3.TopAppBar
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.text.font.FontWeight
+import androidx.compose.ui.text.input.KeyboardType
+import androidx.compose.ui.text.input.PasswordVisualTransformation
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import org.lianxiao.core.AccountInfo
+import org.lianxiao.core.ClientState
+import org.lianxiao.core.DeliveryState
+import org.lianxiao.core.NoticeView
+
+class MainActivity : ComponentActivity() {
+    private val model: SampleViewModel by viewModels()
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        setContent { MaterialTheme { SampleScreen(model) } }
+    }
+}
+
+@Composable
+fun SampleScreen(model: SampleViewModel) {
+    val session by model.session.collectAsStateWithLifecycle()
+    val accounts by model.accountList.collectAsStateWithLifecycle()
+    val error by model.error.collectAsStateWithLifecycle()
+    val busy by model.busy.collectAsStateWithLifecycle()
+    var addingAccount by remember { mutableStateOf(false) }
+
+    val current = session
+    if (current == null || addingAccount) {
+        SignInScreen(busy = busy, onCancel = if (current != null) ({ addingAccount = false }) else null) { login, password ->
+            model.signIn(login, password)
+            addingAccount = false
+        }
+    } else {
+        NoticesScreen(
+            session = current,
+            accounts = accounts,
+            onSwitch = model::switchTo,
+            onAddAccount = { addingAccount = true },
+            onSignOut = model::signOut,
+            onRead = model::markRead,
+            onAcknowledge = model::acknowledge,
+        )
+    }
+    error?.let { code ->
+        AlertDialog(
+            onDismissRequest = model::dismissError,
+            confirmButton = { TextButton(onClick = model::dismissError) { Text("OK") } },
+            text = { Text(errorText(code)) },
+        )
+    }
+}
+
+/** Messages by stable code; the core's message text is for logs. */
+fun errorText(code: String): String = when (code) {
+    "offline" -> "没有网络连接，请稍后再试。"
+    "unauthorized" -> "账号或密码不正确，或登录已过期。"
+    "forbidden" -> "没有权限。"
+    "rate_limited" -> "尝试次数过多，请稍后再试。"
+    else -> "出错了（$code）。"
+}
+
+@Composable
+fun SignInScreen(busy: Boolean, onCancel: (() -> Unit)?, onSignIn: (String, String) -> Unit) {
+    var login by remember { mutableStateOf("") }
+    var password by remember { mutableStateOf("") }
+    Column(
+        Modifier.fillMaxSize().padding(24.dp),
+        verticalArrangement = Arrangement.spacedBy(12.dp),
+    ) {
+        Text("联校 登录", style = MaterialTheme.typography.headlineMedium)
+        OutlinedTextField(login, { login = it }, label = { Text("账号") }, singleLine = true, modifier = Modifier.fillMaxWidth())
+        OutlinedTextField(
+            password, { password = it },
+            label = { Text("密码") },
+            singleLine = true,
+            visualTransformation = PasswordVisualTransformation(),
+            keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.Password),
+            modifier = Modifier.fillMaxWidth(),
+        )
+        Button(onClick = { onSignIn(login.trim(), password) }, enabled = !busy && login.isNotBlank() && password.isNotEmpty()) {
+            Text(if (busy) "登录中…" else "登录")
+        }
+        onCancel?.let { TextButton(onClick = it) { Text("取消") } }
+    }
+}
+
+@OptIn(ExperimentalMaterial3Api::class)
+@Composable
+fun NoticesScreen(
+    session: Session,
+    accounts: List<AccountInfo>,
+    onSwitch: (String) -> Unit,
+    onAddAccount: () -> Unit,
+    onSignOut: () -> Unit,
+    onRead: (String) -> Unit,
+    onAcknowledge: (String) -> Unit,
+) {
+    // Both flows are collected on the main thread by collectAsState: the core's callbacks
+    // arrive on its worker threads and never touch Compose state directly.
+    val notices by session.list.collectAsStateWithLifecycle(initialValue = emptyList())
+    val state by session.state.collectAsStateWithLifecycle(initialValue = ClientState.CONNECTING)
+    var menuOpen by remember { mutableStateOf(false) }
+    val me = accounts.firstOrNull { it.userId == session.userId }
+
+    Scaffold(
+        topBar = {
+            TopAppBar(
+                title = { Text("${me?.displayName ?: "通知"} · ${stateText(state)}") },
+                actions = {
+                    TextButton(onClick = { menuOpen = true }) { Text("账号") }
+                    DropdownMenu(expanded = menuOpen, onDismissRequest = { menuOpen = false }) {
+                        accounts.forEach { account ->
+                            DropdownMenuItem(
+                                text = { Text(if (account.active) "✓ ${account.displayName}" else account.displayName) },
+                                onClick = { menuOpen = false; onSwitch(account.userId) },
+                            )
+                        }
+                        DropdownMenuItem(text = { Text("添加账号") }, onClick = { menuOpen = false; onAddAccount() })
+                        DropdownMenuItem(text = { Text("退出当前账号") }, onClick = { menuOpen = false; onSignOut() })
+                    }
+                },
+            )
+        },
+    ) { padding ->
+        LazyColumn(
+            Modifier.fillMaxSize().padding(padding).padding(horizontal = 12.dp),
+            verticalArrangement = Arrangement.spacedBy(8.dp),
+        ) {
+            items(notices, key = { it.notice.id }) { view ->
+                NoticeCard(view, onRead = { onRead(view.notice.id) }, onAcknowledge = { onAcknowledge(view.notice.id) })
+            }
+        }
+    }
+}
+
+@Composable
+fun NoticeCard(view: NoticeView, onRead: () -> Unit, onAcknowledge: () -> Unit) {
+    Card(Modifier.fillMaxWidth()) {
+        Column(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(6.dp)) {
+            Text(
+                (if (view.unread) "● " else "") + view.notice.title,
+                fontWeight = if (view.unread) FontWeight.Bold else FontWeight.Normal,
+                style = MaterialTheme.typography.titleMedium,
+            )
+            Text(view.notice.author.name, style = MaterialTheme.typography.labelMedium)
+            Text(view.notice.body, maxLines = 3, style = MaterialTheme.typography.bodyMedium)
+            Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+                if (view.read == DeliveryState.NONE) {
+                    OutlinedButton(onClick = onRead) { Text("标为已读") }
+                } else {
+                    Text("已读 ${deliveryText(view.read)}", style = MaterialTheme.typography.labelSmall)
+                }
+                if (view.notice.requiresAck) {
+                    if (view.acknowledged == DeliveryState.NONE) {
+                        Button(onClick = onAcknowledge) { Text("回执") }
+                    } else {
+                        Text("已回执 ${deliveryText(view.acknowledged)}", style = MaterialTheme.typography.labelSmall)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fun deliveryText(state: DeliveryState): String = when (state) {
+    DeliveryState.NONE -> ""
+    DeliveryState.PENDING -> "（等待发送）"
+    DeliveryState.DELIVERED -> "（已送达）"
+    DeliveryState.FAILED -> "（发送失败）"
+}
+
+fun stateText(state: ClientState): String = when (state) {
+    ClientState.OFFLINE -> "离线"
+    ClientState.CONNECTING -> "连接中"
+    ClientState.ONLINE -> "在线"
+    ClientState.AUTH_EXPIRED -> "请重新登录"
+}

@@ -1,0 +1,18 @@
+import SwiftUI
+
+@main
+struct LianxiaoSampleApp: App {
+    @StateObject private var model = AppModel(serverURL: Self.serverURL)
+
+    var body: some Scene {
+        WindowGroup {
+            ContentView()
+                .environmentObject(model)
+        }
+    }
+
+    /// From Info.plist (`LianxiaoServerURL`), else a local development server.
+    static var serverURL: String {
+        Bundle.main.object(forInfoDictionaryKey: "LianxiaoServerURL") as? String ?? "http://localhost:8080"
+    }
+}
