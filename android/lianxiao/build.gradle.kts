@@ -4,6 +4,7 @@
 plugins {
     alias(libs.plugins.android.library)
     alias(libs.plugins.kotlin.android)
+    `maven-publish`
 }
 
 /** The Cargo workspace this Gradle project lives in. */
@@ -57,6 +58,19 @@ dependencies {
 
     testImplementation(libs.junit)
     testImplementation(libs.kotlinx.coroutines.test)
+}
+
+// `./gradlew :lianxiao:publishToMavenLocal` (or to a company repository): apps then depend on
+// org.lianxiao:lianxiao and get JNA, coroutines and the TLS verifier transitively.
+publishing {
+    publications {
+        register<MavenPublication>("release") {
+            groupId = "org.lianxiao"
+            artifactId = "lianxiao"
+            version = "0.1.0"
+            afterEvaluate { from(components["release"]) }
+        }
+    }
 }
 
 // --- Rust ----------------------------------------------------------------------------------
