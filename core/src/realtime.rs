@@ -130,11 +130,11 @@ async fn serve(shared: &Shared, mut socket: Socket) -> Result<()> {
                     .await
                     .map_err(|_| Error::Offline("realtime connection dropped".into()))?;
             }
-            changed = network.changed() => {
-                if changed.is_err() || !*network.borrow() {
-                    let _ = socket.close(None).await;
-                    return Ok(());
-                }
+            // Any network change (lost, or a new one such as Wi-Fi after mobile data) may have
+            // left this socket dead without a FIN: close it and connect again at once.
+            _ = network.changed() => {
+                let _ = socket.close(None).await;
+                return Ok(());
             }
             changed = auth.changed() => {
                 if changed.is_err() || *auth.borrow() {

@@ -39,6 +39,7 @@ struct Inner {
     keys: TokenKeys,
     limiter: LoginLimiter,
     hub: Arc<Hub>,
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl AppState {
@@ -48,13 +49,14 @@ impl AppState {
         let keys = TokenKeys::load(&db, config.access_ttl_secs).await?;
         let hub = Hub::new();
         hub.start(db.clone());
-        tokio::spawn(housekeeping(db.clone()));
+        let housekeeping = tokio::spawn(housekeeping(db.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {
                 db,
                 keys,
                 limiter: LoginLimiter::default(),
                 hub,
+                housekeeping,
             }),
         })
     }
@@ -73,6 +75,13 @@ impl AppState {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
+    }
+
+    /// Stops the background tasks and closes realtime sockets, then the database pool.
+    pub async fn shutdown(&self) {
+        self.inner.hub.shutdown();
+        self.inner.housekeeping.abort();
+        self.inner.db.pool().close().await;
     }
 }
 

@@ -36,8 +36,11 @@ impl RunningServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        // Close sockets first: graceful shutdown waits for open connections.
+        self.state.hub().shutdown();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.task).await;
         self.task.abort();
-        let _ = (&mut self.task).await;
+        self.state.shutdown().await;
     }
 }
 

@@ -23,11 +23,12 @@ use crate::db::{Backend, Db, feed::NOTIFY_CHANNEL, now_ms};
 type Outbox = mpsc::Sender<ServerEvent>;
 
 /// Connected devices of this process, by user.
-#[derive(Default)]
 pub struct Hub {
     sockets: Mutex<HashMap<String, Vec<(u64, Outbox)>>>,
     next_id: AtomicU64,
     changes: Mutex<Option<mpsc::UnboundedSender<Signal>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 enum Signal {
@@ -38,16 +39,37 @@ enum Signal {
 
 impl Hub {
     pub fn new() -> Arc<Hub> {
-        Arc::new(Hub::default())
+        Arc::new(Hub {
+            sockets: Mutex::default(),
+            next_id: AtomicU64::default(),
+            changes: Mutex::default(),
+            tasks: Mutex::default(),
+            closing: tokio::sync::watch::channel(false).0,
+        })
+    }
+
+    /// Closes every socket and stops delivering: the server is going away. Devices reconnect
+    /// to whichever server answers next.
+    pub fn shutdown(&self) {
+        self.closing.send_replace(true);
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
     }
 
     /// Starts delivering committed changes to this process's sockets.
     pub fn start(self: &Arc<Self>, db: Db) {
         let (tx, rx) = mpsc::unbounded_channel();
         *self.changes.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
-        tokio::spawn(dispatch(self.clone(), db.clone(), rx));
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.push(tokio::spawn(dispatch(self.clone(), db.clone(), rx)));
         if db.backend() == Backend::Postgres {
-            tokio::spawn(listen(db.url().to_owned(), tx));
+            tasks.push(tokio::spawn(listen(db.url().to_owned(), tx)));
         }
     }
 
@@ -203,13 +225,15 @@ async fn listen(url: String, tx: mpsc::UnboundedSender<Signal>) {
 /// Serves one device's socket until it closes.
 pub async fn serve_socket(mut socket: WebSocket, hub: Arc<Hub>, user_id: String) {
     let (id, mut events) = hub.register(&user_id);
+    let mut closing = hub.closing.subscribe();
+    let already_closing = *closing.borrow_and_update();
     let hello = ServerEvent::Hello {
         user_id: user_id.clone(),
         server_time: now_ms(),
     };
     let mut ping = tokio::time::interval(Duration::from_secs(25));
     ping.tick().await;
-    if send(&mut socket, &hello).await {
+    if !already_closing && send(&mut socket, &hello).await {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
@@ -222,6 +246,11 @@ pub async fn serve_socket(mut socket: WebSocket, hub: Arc<Hub>, user_id: String)
                 },
                 _ = ping.tick() => {
                     if socket.send(Message::Ping(Vec::new().into())).await.is_err() { break }
+                }
+                // Only ever set to true: any change means the server is going away.
+                _ = closing.changed() => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
                 }
             }
         }

@@ -214,7 +214,22 @@ pub async fn receipt_report(
     .bind(notice_id)
     .fetch_all(&mut *conn)
     .await?;
-    let mut classes: BTreeMap<String, ClassPending> = BTreeMap::new();
+    // Every class of the notice is listed, also those where everyone has acted.
+    let mut classes: BTreeMap<String, ClassPending> = summary
+        .classes
+        .iter()
+        .map(|c| {
+            (
+                c.class_id.clone(),
+                ClassPending {
+                    class_id: c.class_id.clone(),
+                    class_name: c.class_name.clone(),
+                    not_read: Vec::new(),
+                    not_acknowledged: Vec::new(),
+                },
+            )
+        })
+        .collect();
     for r in rows {
         let class_id: String = r.try_get("class_id")?;
         let entry = classes
