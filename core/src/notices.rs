@@ -283,25 +283,33 @@ fn validate(n: &PostNotice) -> Result<()> {
 }
 
 /// A local stand-in for the server's audience label until it answers.
+/// The label a notice written on this phone shows until the server's copy replaces it, in the
+/// server's words ("school · class", the school, the link group).
 fn audience_label(conn: &rusqlite::Connection, audience: &NoticeAudience) -> Result<String> {
+    let classes = store::org::classes(conn)?;
     Ok(match audience {
-        NoticeAudience::Classes { class_ids } => {
-            let classes = store::org::classes(conn)?;
-            class_ids
-                .iter()
-                .map(|id| {
-                    classes
-                        .iter()
-                        .find(|c| &c.id == id)
-                        .map(|c| c.name.clone())
-                        .unwrap_or_else(|| id.clone())
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-        NoticeAudience::School { school_id } => school_id.clone(),
-        NoticeAudience::LinkGroup { link_group_id } => link_group_id.clone(),
-        NoticeAudience::County => String::new(),
+        NoticeAudience::Classes { class_ids } => class_ids
+            .iter()
+            .map(|id| {
+                classes
+                    .iter()
+                    .find(|c| &c.id == id)
+                    .map(|c| format!("{} · {}", c.school.name, c.name))
+                    .unwrap_or_else(|| id.clone())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        NoticeAudience::School { school_id } => classes
+            .iter()
+            .find(|c| &c.school.id == school_id)
+            .map(|c| c.school.name.clone())
+            .unwrap_or_else(|| school_id.clone()),
+        NoticeAudience::LinkGroup { link_group_id } => store::org::link_groups(conn)?
+            .into_iter()
+            .find(|g| &g.id == link_group_id)
+            .map(|g| g.name)
+            .unwrap_or_else(|| link_group_id.clone()),
+        NoticeAudience::County => "全县 (county)".to_owned(),
     })
 }
 

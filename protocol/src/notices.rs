@@ -49,7 +49,8 @@ pub struct Notice {
     pub title: String,
     pub body: String,
     pub author: PersonRef,
-    /// A short description of who it was sent to, e.g. "三年级(1)班, 三年级(2)班".
+    /// A short description of who it was sent to, e.g. "城关中心小学 · 三年级(1)班, 城关中心小学 · 三年级(2)班",
+    /// a school's or a link group's name, or "全县 (county)".
     pub audience_label: String,
     pub include_students: bool,
     pub requires_ack: bool,
