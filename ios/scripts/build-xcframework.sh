@@ -54,12 +54,8 @@ echo "==> headers and module map"
 # Inside a folder named after the module: Xcode merges the Headers of every XCFramework in an
 # app into one directory, where two top-level module.modulemap files would collide.
 cp "$BUILD/swift/$FFI_MODULE.h" "$BUILD/headers/$FFI_MODULE/"
-cat > "$BUILD/headers/$FFI_MODULE/module.modulemap" <<MODULEMAP
-module $FFI_MODULE {
-    header "$FFI_MODULE.h"
-    export *
-}
-MODULEMAP
+# The generated module map, under the name Clang looks for.
+cp "$BUILD/swift/$FFI_MODULE.modulemap" "$BUILD/headers/$FFI_MODULE/module.modulemap"
 
 echo "==> xcodebuild -create-xcframework"
 rm -rf "$IOS/$FFI_MODULE.xcframework"

@@ -56,6 +56,39 @@ class ErrorCodeTest {
     }
 
     @Test
+    fun eachErrorClassHasTheCoresCode() {
+        val base = LianxiaoException::class.java
+        val codes = base.declaredClasses
+            .filter { base.isAssignableFrom(it) && it != base }
+            .associate { it.simpleName to instance(it).code }
+        assertTrue("found ${codes.keys}", codes.size >= 10)
+        for ((name, code) in codes) {
+            assertTrue("$name -> $code", code.matches(Regex("[a-z]+(_[a-z]+)*")))
+        }
+        assertEquals("offline", codes["Offline"])
+        assertEquals("unauthorized", codes["Unauthorized"])
+        assertEquals("not_found", codes["NotFound"])
+        assertEquals("validation", codes["Validation"])
+        assertEquals("rate_limited", codes["RateLimited"])
+        assertEquals("internal", codes["Internal"])
+    }
+
+    /** One exception of [type], built through its constructor with blank fields. */
+    private fun instance(type: Class<*>): LianxiaoException {
+        val constructor = type.constructors.first()
+        val args: List<Any?> = constructor.parameterTypes.map { p ->
+            when (p) {
+                String::class.java -> ""
+                java.lang.Boolean.TYPE -> false
+                java.lang.Long.TYPE -> 0L
+                java.lang.Integer.TYPE -> 0
+                else -> null
+            }
+        }
+        return constructor.newInstance(*args.toTypedArray()) as LianxiaoException
+    }
+
+    @Test
     fun aNewDeviceHasNoAccounts() = runBlocking<Unit> {
         accounts().use { accounts ->
             assertEquals(emptyList<Any>(), accounts.list())

@@ -23,6 +23,9 @@ public val LianxiaoException.code: String
         is LianxiaoException.Server -> "server"
         is LianxiaoException.Storage -> "storage"
         is LianxiaoException.Internal -> "internal"
+        // A code added to the core after this file: its variant name in snake case, which is
+        // how the core names its codes.
+        else -> javaClass.simpleName.replace(Regex("(?<=[a-z0-9])([A-Z])"), "_$1").lowercase()
     }
 
 /** Runs [block], returning its value or the [LianxiaoException] it threw. */
