@@ -97,7 +97,7 @@ impl From<Error> for Failure {
                 retry_after_secs: Some(secs),
                 message,
             } => format!(
-                "操作太频繁 / rate limited: {message} (try again in {})",
+                "操作太频繁 / rate limited: {message} (wait {})",
                 human_duration(*secs)
             ),
             other => other.to_string(),

@@ -9,7 +9,7 @@ use std::{
 };
 
 use chrono::{DateTime, Local, TimeZone};
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, TableComponent, presets};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
@@ -41,10 +41,28 @@ impl Out {
     pub fn table(&self) -> Table {
         let mut t = Table::new();
         t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
+            .remove_style(TableComponent::HorizontalLines)
+            .remove_style(TableComponent::MiddleIntersections)
             .set_content_arrangement(ContentArrangement::Dynamic);
         if !self.color {
             // Also keeps comfy-table from styling when stdout is a terminal but NO_COLOR is set.
             t.force_no_tty();
+        }
+        t
+    }
+
+    /// Label–value lines without borders, aligned whatever the labels' width.
+    pub fn fields(&self, rows: Vec<(&str, String)>) -> Table {
+        let mut t = Table::new();
+        t.load_preset(presets::NOTHING);
+        if !self.color {
+            t.force_no_tty();
+        }
+        for (label, value) in rows {
+            t.add_row(vec![
+                self.cell(label, Some(Color::DarkGrey), false),
+                Cell::new(value),
+            ]);
         }
         t
     }
@@ -115,6 +133,17 @@ pub fn print(text: impl std::fmt::Display) {
     {
         std::process::exit(0);
     }
+}
+
+/// A table on stdout, without the padding comfy-table leaves at line ends.
+pub fn print_table(table: &Table) {
+    let text = table.to_string();
+    print(
+        text.lines()
+            .map(str::trim_end)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
 }
 
 /// The one JSON document of a `--json` command.

@@ -10,7 +10,7 @@ use crate::{
     cli::Global,
     context::Context,
     exit::{CliResult, Exit, Failure},
-    output::{local_rfc3339, local_time, print, print_json},
+    output::{local_rfc3339, local_time, print, print_json, print_table},
 };
 
 fn read_password() -> CliResult<String> {
@@ -135,7 +135,7 @@ pub async fn list(ctx: &Context, json: bool) -> CliResult {
             out.cell(local_time(r.last_used_at), None, false),
         ]);
     }
-    print(table);
+    print_table(&table);
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use crate::{
     cli::{NoticesCommand, PostArgs},
     context::{Context, Delivery},
     exit::{CliResult, Exit, Failure},
-    output::{Out, local_rfc3339, local_time, parse_time, print, print_json},
+    output::{Out, local_rfc3339, local_time, parse_time, print, print_json, print_table},
 };
 
 pub async fn run(ctx: &Context, command: NoticesCommand) -> CliResult {
@@ -280,7 +280,7 @@ async fn list(
         row.push(out.cell(local_time(v.notice.posted_at), None, false));
         table.add_row(row);
     }
-    print(table);
+    print_table(&table);
     Ok(())
 }
 
@@ -300,40 +300,46 @@ async fn show(ctx: &Context, client: &Client, id: &str, json: bool) -> CliResult
 
 fn render(out: &Out, v: &NoticeView) -> String {
     let n = &v.notice;
-    let mut lines = vec![
-        out.paint(&n.title, "1"),
-        format!("ID            {}", n.id),
-        format!("发布人 from    {}", n.author.name),
-        format!("发送对象 to    {}", n.audience_label),
-        format!("时间 posted    {}", local_time(n.posted_at)),
+    let mut fields = vec![
+        ("ID", n.id.clone()),
+        ("发布人 from", n.author.name.clone()),
+        ("发送对象 to", n.audience_label.clone()),
+        ("时间 posted", local_time(n.posted_at)),
     ];
     if n.include_students {
-        lines.push("学生 students  也发给学生 / sent to the students too".into());
+        fields.push((
+            "学生 students",
+            "也发给学生 / sent to the students too".into(),
+        ));
     }
     if n.requires_ack {
         let deadline = n
             .ack_deadline
             .map(|d| format!("，截止 / by {}", local_time(d)))
             .unwrap_or_default();
-        lines.push(format!("回执 ack       需要回执 / requested{deadline}"));
+        fields.push(("回执 ack", format!("需要回执 / requested{deadline}")));
     }
-    if let Some(children) = n.receipt.as_ref().filter(|r| !r.children.is_empty()) {
-        lines.push(format!(
-            "孩子 child     {}",
-            names(children.children.iter().map(|c| c.name.as_str()))
+    if let Some(r) = n.receipt.as_ref().filter(|r| !r.children.is_empty()) {
+        fields.push((
+            "孩子 child",
+            names(r.children.iter().map(|c| c.name.as_str())),
         ));
     }
-    let (text, _) = status(v);
-    let mut state = text;
+    let (mut state, _) = status(v);
     if let Some(at) = v.acked_at {
         state.push_str(&format!(" ({})", local_time(at)));
-    } else if let Some(at) = v.read_at.filter(|_| !v.notice.authored) {
+    } else if let Some(at) = v.read_at.filter(|_| !n.authored) {
         state.push_str(&format!(" (read {})", local_time(at)));
     }
-    lines.push(format!("状态 status    {state}"));
-    lines.push(String::new());
-    lines.push(n.body.clone());
-    lines.join("\n")
+    fields.push(("状态 status", state));
+    let fields = out.fields(fields).to_string();
+    let fields: Vec<&str> = fields.lines().map(str::trim_end).collect();
+    format!(
+        "{}\n{}\n\n{}",
+        out.paint(&n.title, "1"),
+        fields.join("\n"),
+        n.body
+    )
 }
 
 async fn receipt(ctx: &Context, client: &Client, id: &str, kind: OutboxKind) -> CliResult {
@@ -591,7 +597,7 @@ async fn receipts(ctx: &Context, client: &Client, id: &str, json: bool) -> CliRe
         }
         table.add_row(row);
     }
-    print(table);
+    print_table(&table);
     Ok(())
 }
 
