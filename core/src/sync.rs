@@ -99,14 +99,38 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
     Ok(changed)
 }
 
+/// Items per page asked of the server: few round trips on a first sync, small enough that a
+/// cheap phone applies a page in one short transaction.
+const PAGE_SIZE: u32 = 1000;
+
+async fn fetch(shared: Arc<Shared>, cursor: Option<String>) -> Result<SyncPage> {
+    let mut query: Vec<(&str, String)> = vec![("limit", PAGE_SIZE.to_string())];
+    query.extend(cursor.map(|c| ("since", c)));
+    shared.api.get("/sync", &query).await
+}
+
 async fn run(shared: &Arc<Shared>) -> Result<()> {
+    let cursor = shared.store.read(store::sync_state::cursor).await?;
+    let mut page = fetch(shared.clone(), cursor).await?;
     loop {
-        let cursor = shared.store.read(store::sync_state::cursor).await?;
-        let query: Vec<(&str, String)> = cursor.into_iter().map(|c| ("since", c)).collect();
-        let page: SyncPage = shared.api.get("/sync", &query).await?;
-        let has_more = page.has_more;
+        // Fetch the next page while this one is written: the network and the disk overlap.
+        // The cursor is stored with each page, so a failure anywhere resumes from the last
+        // page applied.
+        let next = page
+            .has_more
+            .then(|| tokio::spawn(fetch(shared.clone(), Some(page.cursor.clone()))));
         let items = page.items.len();
-        let changed = shared.store.write(move |tx| apply_page(tx, &page)).await?;
+        let has_more = page.has_more;
+        let changed = shared.store.write(move |tx| apply_page(tx, &page)).await;
+        let changed = match changed {
+            Ok(changed) => changed,
+            Err(e) => {
+                if let Some(next) = next {
+                    next.abort();
+                }
+                return Err(e);
+            }
+        };
         tracing::debug!(items, has_more, "sync page applied");
         if changed.notices {
             shared.notices_changed();
@@ -114,8 +138,13 @@ async fn run(shared: &Arc<Shared>) -> Result<()> {
         if changed.org {
             shared.org_changed();
         }
-        if !has_more {
-            return Ok(());
+        match next {
+            Some(next) => {
+                page = next
+                    .await
+                    .map_err(|_| Error::Internal("sync page fetch was cancelled".into()))??;
+            }
+            None => return Ok(()),
         }
     }
 }
