@@ -49,6 +49,12 @@ need_npm() {
 }
 
 need_apt postgresql '/usr/lib/postgresql/*/bin/initdb'
+# The binding tests: Kotlin on the JVM (JNA, JUnit, kotlinc) and Python.
+need_apt default-jdk-headless java
+need_apt libjna-java /usr/share/java/jna.jar
+need_apt junit4 /usr/share/java/junit4.jar
+need_apt python3 python3
+need_npm kotlin-compiler@2.4.20 "$NPM_PREFIX/node_modules/kotlin-compiler/bin/kotlinc-jvm"
 
 install_missing() {
     if [ ${#APT_MISSING[@]} -gt 0 ]; then
@@ -193,6 +199,11 @@ count_tests() {
             if (match($0, /[0-9]+ failed/)) f += substr($0, RSTART, RLENGTH) + 0
             next
         }
+        /^[0-9]+ passed, [0-9]+ failed/ {
+            cp += $1 + 0
+            cf += $3 + 0
+            next
+        }
         /^test result: / {
             if (match($0, /[0-9]+ passed/)) cp += substr($0, RSTART, RLENGTH) + 0
             if (match($0, /[0-9]+ failed/)) cf += substr($0, RSTART, RLENGTH) + 0
@@ -224,6 +235,7 @@ run_phase "Build lianxiao-server" cargo build -p lianxiao-server
 if [ "$status" -eq 0 ]; then
     LIANXIAO_TEST_BACKEND=sqlite run_phase "Tests (end-to-end on SQLite)" test_cmd --workspace
     LIANXIAO_TEST_BACKEND=postgres run_phase "End-to-end tests on PostgreSQL" test_cmd -p lianxiao-tests
+    run_phase "Bindings (Kotlin on the JVM, Python, Swift header)" cargo xtask test-bindings
 fi
 
 if [ -z "${LIANXIAO_SKIP_LINT:-}" ] || [ "${LIANXIAO_SKIP_LINT}" = 0 ]; then
