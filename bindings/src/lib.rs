@@ -18,6 +18,8 @@ use std::{
 use tokio::runtime::Runtime;
 
 mod accounts;
+#[cfg(target_os = "android")]
+mod android;
 mod client;
 mod error;
 mod logging;
