@@ -20,6 +20,7 @@ use lianxiao_server::{
     ServerConfig,
     auth::TokenKeys,
     db::{Db, new_id, now_ms},
+    fixtures,
 };
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
@@ -147,70 +148,26 @@ async fn fixture(db: &Db) -> anyhow::Result<(String, Vec<String>, Vec<String>)> 
     let hash = lianxiao_server::auth::password::hash("bench-password".into()).await?;
     let mut tx = db.begin_write().await?;
     let school = new_id();
-    sqlx::query(
-        "INSERT INTO schools (id, name, kind, created_at) VALUES ($1, '城关中心小学', 'main', 0)",
-    )
-    .bind(&school)
-    .execute(&mut *tx)
-    .await?;
+    fixtures::insert_school(&mut tx, &school, "城关中心小学", "main").await?;
     let teacher = new_id();
-    insert_user(&mut tx, &teacher, "t_bench", &hash).await?;
+    fixtures::insert_user(&mut tx, &teacher, "t_bench", "王老师", &hash).await?;
     let mut classes = Vec::new();
     let mut parents = Vec::new();
     for c in 0..CLASSES {
         let class = new_id();
-        sqlx::query("INSERT INTO classes (id, school_id, name, grade) VALUES ($1, $2, $3, '3')")
-            .bind(&class)
-            .bind(&school)
-            .bind(format!("班级 {c}"))
-            .execute(&mut *tx)
-            .await?;
-        membership(&mut tx, &teacher, "teacher", &school, &class, "").await?;
+        fixtures::insert_class(&mut tx, &class, &school, &format!("班级 {c}"), "3").await?;
+        fixtures::insert_membership(&mut tx, &teacher, "teacher", &school, &class, "").await?;
         for f in 0..FAMILIES / CLASSES {
             let student = new_id();
             let parent = new_id();
-            insert_user(&mut tx, &student, &format!("s_{c}_{f}"), &hash).await?;
-            insert_user(&mut tx, &parent, &format!("p_{c}_{f}"), &hash).await?;
-            membership(&mut tx, &student, "student", &school, &class, "").await?;
-            membership(&mut tx, &parent, "parent", "", "", &student).await?;
+            fixtures::insert_user(&mut tx, &student, &format!("s_{c}_{f}"), "学生", &hash).await?;
+            fixtures::insert_user(&mut tx, &parent, &format!("p_{c}_{f}"), "家长", &hash).await?;
+            fixtures::insert_membership(&mut tx, &student, "student", &school, &class, "").await?;
+            fixtures::insert_membership(&mut tx, &parent, "parent", "", "", &student).await?;
             parents.push(parent);
         }
         classes.push(class);
     }
     tx.commit().await?;
     Ok((teacher, parents, classes))
-}
-
-async fn insert_user(
-    tx: &mut lianxiao_server::db::Tx,
-    id: &str,
-    login: &str,
-    hash: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO users (id, login, name, password_hash, created_at, updated_at) VALUES ($1, $2, $2, $3, 0, 0)")
-        .bind(id)
-        .bind(login)
-        .bind(hash)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-async fn membership(
-    tx: &mut lianxiao_server::db::Tx,
-    user: &str,
-    role: &str,
-    school: &str,
-    class: &str,
-    child: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO memberships (user_id, role, school_id, class_id, subject, child_id) VALUES ($1, $2, $3, $4, '', $5)")
-        .bind(user)
-        .bind(role)
-        .bind(school)
-        .bind(class)
-        .bind(child)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod fixtures;
 pub mod http;
 pub mod idempotency;
 pub mod notices;

@@ -16,7 +16,8 @@ use lianxiao_core::{
 };
 use lianxiao_server::{
     RunningServer, ServerConfig,
-    db::{Db, Tx, feed, new_id, now_ms},
+    db::{Db, feed, new_id, now_ms},
+    fixtures,
 };
 
 pub const PASSWORD: &str = "bench-password";
@@ -61,36 +62,26 @@ pub async fn org(db: &Db) -> anyhow::Result<Org> {
     let hash = lianxiao_server::auth::password::hash(PASSWORD.into()).await?;
     let mut tx = db.begin_write().await?;
     let school = new_id();
-    sqlx::query(
-        "INSERT INTO schools (id, name, kind, created_at) VALUES ($1, '城关中心小学', 'main', 0)",
-    )
-    .bind(&school)
-    .execute(&mut *tx)
-    .await?;
+    fixtures::insert_school(&mut tx, &school, "城关中心小学", "main").await?;
     let teacher = new_id();
-    user(&mut tx, &teacher, "t_bench", "王老师", &hash).await?;
+    fixtures::insert_user(&mut tx, &teacher, "t_bench", "王老师", &hash).await?;
     let mut classes = Vec::new();
     let mut families = Vec::new();
     for (i, name) in ["三年级一班", "三年级二班"].into_iter().enumerate() {
         let class = new_id();
-        sqlx::query("INSERT INTO classes (id, school_id, name, grade) VALUES ($1, $2, $3, '3')")
-            .bind(&class)
-            .bind(&school)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        membership(&mut tx, &teacher, "teacher", &school, &class, "").await?;
+        fixtures::insert_class(&mut tx, &class, &school, name, "3").await?;
+        fixtures::insert_membership(&mut tx, &teacher, "teacher", &school, &class, "").await?;
         let student = new_id();
         let parent = new_id();
-        user(&mut tx, &student, &format!("s_bench_{i}"), "李小明", &hash).await?;
+        fixtures::insert_user(&mut tx, &student, &format!("s_bench_{i}"), "李小明", &hash).await?;
         let login = if i == 0 {
             PARENT_LOGIN.to_owned()
         } else {
             format!("p_other_{i}")
         };
-        user(&mut tx, &parent, &login, "李小明家长", &hash).await?;
-        membership(&mut tx, &student, "student", &school, &class, "").await?;
-        membership(&mut tx, &parent, "parent", "", "", &student).await?;
+        fixtures::insert_user(&mut tx, &parent, &login, "李小明家长", &hash).await?;
+        fixtures::insert_membership(&mut tx, &student, "student", &school, &class, "").await?;
+        fixtures::insert_membership(&mut tx, &parent, "parent", "", "", &student).await?;
         classes.push(class);
         families.push((student, parent));
     }
@@ -108,42 +99,6 @@ pub async fn org(db: &Db) -> anyhow::Result<Org> {
         parent,
         other_class: classes[1].clone(),
     })
-}
-
-async fn user(tx: &mut Tx, id: &str, login: &str, name: &str, hash: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO users (id, login, name, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 0, 0)",
-    )
-    .bind(id)
-    .bind(login)
-    .bind(name)
-    .bind(hash)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn membership(
-    tx: &mut Tx,
-    user: &str,
-    role: &str,
-    school: &str,
-    class: &str,
-    child: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO memberships (user_id, role, school_id, class_id, subject, child_id) \
-         VALUES ($1, $2, $3, $4, '', $5)",
-    )
-    .bind(user)
-    .bind(role)
-    .bind(school)
-    .bind(class)
-    .bind(child)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// `n` notices from the teacher to the class, one a minute up to now, in one transaction:
