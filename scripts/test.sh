@@ -185,8 +185,12 @@ TESTS_FAILED=0
 
 if cargo nextest --version >/dev/null 2>&1; then
     test_cmd() { cargo nextest run --no-fail-fast "$@"; }
+    # The same build as the workspace run (same feature unification, so nothing is rebuilt),
+    # running only the packages whose tests start a server.
+    pg_test_cmd() { test_cmd --workspace -E 'package(lianxiao-tests) | package(lianxiao-cli)'; }
 else
     test_cmd() { cargo test --no-fail-fast "$@"; }
+    pg_test_cmd() { test_cmd -p lianxiao-tests -p lianxiao-cli; }
 fi
 
 # Adds up the counts from nextest's summary or from cargo test's per-binary result lines.
@@ -234,7 +238,7 @@ run_phase() {
 run_phase "Build lianxiao-server" cargo build -p lianxiao-server
 if [ "$status" -eq 0 ]; then
     LIANXIAO_TEST_BACKEND=sqlite run_phase "Tests (end-to-end on SQLite)" test_cmd --workspace
-    LIANXIAO_TEST_BACKEND=postgres run_phase "End-to-end tests on PostgreSQL" test_cmd -p lianxiao-tests
+    LIANXIAO_TEST_BACKEND=postgres run_phase "End-to-end tests on PostgreSQL" pg_test_cmd
     run_phase "Bindings (Kotlin on the JVM, Python, Swift header)" cargo xtask test-bindings
 fi
 
