@@ -6,10 +6,12 @@
 //! 2. *End to end*: the reference server in this process (SQLite), the parent of a class
 //!    with 5,000 notices signs in on a new device, and `client.sync_now()` is timed from an
 //!    empty store until done: the server producing pages, loopback HTTP, decoding, applying.
-//! 3. *Server side only*: the same pages fetched with plain reqwest (no decoding, no store).
-//! 4. *Core side only*: the pages from (3) served back from memory by a stub server, and a
-//!    fresh device's `sync_now()` timed against it: loopback HTTP, decoding and applying,
-//!    with (almost) nothing left of the server.
+//! 3. *Server side only*: one untimed sync through a recording proxy keeps the pages exactly
+//!    as the core asks for them (its page size, its cursors); those requests are then sent
+//!    again with plain reqwest and timed (no decoding, no store).
+//! 4. *Core side only*: the recorded pages served back from memory by that proxy, and a fresh
+//!    device's `sync_now()` timed against it: loopback HTTP, decoding and applying, with
+//!    (almost) nothing left of the server.
 //!
 //! `cargo bench -p lianxiao-core --bench sync_notices`
 
@@ -18,15 +20,18 @@ mod common;
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use axum::{
     Router,
     body::Bytes,
-    extract::{Query, State},
-    http::{StatusCode, header::CONTENT_TYPE},
+    extract::{RawQuery, State},
+    http::{
+        HeaderMap, StatusCode,
+        header::{AUTHORIZATION, CONTENT_TYPE},
+    },
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -94,39 +99,54 @@ async fn run(raw_s: f64) -> anyhow::Result<()> {
     }
     let e2e_s = median(&mut e2e);
 
-    // The server's part: the same pages, fetched and not decoded.
+    // Record the pages exactly as the core asks for them (its page size, its cursors): one
+    // untimed sync through a proxy that keeps every `/v1/sync` answer.
+    let stub = stub_server(server.url()).await?;
+    {
+        let device = tempfile::tempdir_in(dir.path())?;
+        let (_accounts, client) =
+            common::sign_in_parent(device.path(), &format!("http://{}", stub.addr)).await?;
+        client.sync_now().await?;
+        check(&client).await?;
+    }
+    stub.replay_only()?;
+    let pages = stub.pages()?;
+
+    // The server's part: the same requests, fetched and not decoded.
     let token = parent_token(&server, &org.parent).await?;
     let mut fetch = Vec::new();
-    let mut pages = HashMap::new();
     for _ in 0..ROUNDS {
-        let (took, p) = fetch_pages(&server.url(), &token).await?;
-        fetch.push(took.as_secs_f64());
-        pages = p;
+        fetch.push(
+            fetch_pages(&server.url(), &token, &pages)
+                .await?
+                .as_secs_f64(),
+        );
     }
     let fetch_s = median(&mut fetch);
-    let bytes: usize = pages.values().map(Bytes::len).sum();
+    let bytes: usize = pages.iter().map(|(_, b)| b.len()).sum();
     println!(
-        "server side: {} pages ({:.1} MB of JSON) fetched in {:.0} ms (median of {ROUNDS})",
+        "server side: {} pages as the core asks for them ({}; {:.1} MB of JSON) fetched in \
+         {:.0} ms (median of {ROUNDS})",
         pages.len(),
+        pages.first().map(|(q, _)| q.as_str()).unwrap_or(""),
         bytes as f64 / 1e6,
         fetch_s * 1000.0
     );
 
     // Decoding alone, as the core does it (`serde_json::from_slice` of each page).
     let t = Instant::now();
-    for body in pages.values() {
+    for (_, body) in &pages {
         let page: SyncPage = serde_json::from_slice(body)?;
         std::hint::black_box(page);
     }
     let decode_s = t.elapsed().as_secs_f64();
 
     // The core's part: the same pages served from memory.
-    let stub = stub_server(pages, server.url()).await?;
     let mut core = Vec::new();
     for round in 0..ROUNDS {
         let device = tempfile::tempdir_in(dir.path())?;
         let (_accounts, client) =
-            common::sign_in_parent(device.path(), &format!("http://{stub}")).await?;
+            common::sign_in_parent(device.path(), &format!("http://{}", stub.addr)).await?;
         let t = Instant::now();
         client.sync_now().await?;
         let took = t.elapsed();
@@ -260,62 +280,112 @@ async fn parent_token(
         .0)
 }
 
-/// Every page of the parent's sync from the start, keyed by the `since` that asks for it
-/// (`""` for the first). Only the HTTP requests are timed.
+/// Asks the server for `pages` again (the query strings the core sent, in order); only the
+/// HTTP requests are timed.
 async fn fetch_pages(
     base: &str,
     token: &str,
-) -> anyhow::Result<(Duration, HashMap<String, Bytes>)> {
+    pages: &[(String, Bytes)],
+) -> anyhow::Result<Duration> {
     let http = reqwest::Client::new();
-    let mut pages = HashMap::new();
-    let mut since = String::new();
-    let mut took = Duration::ZERO;
-    loop {
-        let t = Instant::now();
-        let mut req = http.get(format!("{base}/v1/sync")).bearer_auth(token);
-        if !since.is_empty() {
-            req = req.query(&[("since", &since)]);
-        }
-        let res = req.send().await?;
+    let t = Instant::now();
+    for (query, _) in pages {
+        let res = http
+            .get(format!("{base}/v1/sync?{query}"))
+            .bearer_auth(token)
+            .send()
+            .await?;
         anyhow::ensure!(res.status() == 200, "sync failed: {}", res.status());
-        let body = res.bytes().await?;
-        took += t.elapsed();
-        #[derive(serde::Deserialize)]
-        struct Head {
-            cursor: String,
-            has_more: bool,
-        }
-        let head: Head = serde_json::from_slice(&body)?;
-        pages.insert(since, body);
-        if !head.has_more {
-            return Ok((took, pages));
-        }
-        since = head.cursor;
+        std::hint::black_box(res.bytes().await?);
     }
+    Ok(t.elapsed())
 }
 
+/// A recording proxy in front of the real server: `GET /v1/sync` answers are kept by query
+/// string; once `replay_only` is called they are served from memory and nothing else is.
 struct Stub {
-    pages: HashMap<String, Bytes>,
+    addr: SocketAddr,
+    state: Arc<StubState>,
+}
+
+#[derive(Default)]
+struct Recorded {
+    replay_only: bool,
+    /// Query string -> body, in the order first asked.
+    pages: Vec<(String, Bytes)>,
+    index: HashMap<String, usize>,
+}
+
+struct StubState {
     upstream: String,
     http: reqwest::Client,
+    recorded: Mutex<Recorded>,
 }
 
-/// Serves `GET /v1/sync` from `pages`; passes sign-in through to the real server.
-async fn stub_server(
-    pages: HashMap<String, Bytes>,
-    upstream: String,
-) -> anyhow::Result<SocketAddr> {
-    async fn sync(
-        State(stub): State<Arc<Stub>>,
-        Query(q): Query<HashMap<String, String>>,
-    ) -> Response {
-        let since = q.get("since").map(String::as_str).unwrap_or("");
-        match stub.pages.get(since) {
-            Some(body) => ([(CONTENT_TYPE, "application/json")], body.clone()).into_response(),
-            None => StatusCode::NOT_FOUND.into_response(),
-        }
+impl Stub {
+    fn replay_only(&self) -> anyhow::Result<()> {
+        let mut r = self
+            .state
+            .recorded
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        anyhow::ensure!(!r.pages.is_empty(), "no sync page was recorded");
+        r.replay_only = true;
+        Ok(())
     }
-    async fn login(State(stub): State<Arc<Stub>>, body: Bytes) -> Response {
+
+    fn pages(&self) -> anyhow::Result<Vec<(String, Bytes)>> {
+        let r = self
+            .state
+            .recorded
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        Ok(r.pages.clone())
+    }
+}
+
+/// Passes sign-in and (until `replay_only`) sync through to `upstream`, recording sync pages.
+async fn stub_server(upstream: String) -> anyhow::Result<Stub> {
+    fn json(status: u16, body: Bytes) -> Response {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        (status, [(CONTENT_TYPE, "application/json")], body).into_response()
+    }
+    async fn sync(
+        State(stub): State<Arc<StubState>>,
+        RawQuery(query): RawQuery,
+        headers: HeaderMap,
+    ) -> Response {
+        let query = query.unwrap_or_default();
+        {
+            let r = stub.recorded.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(&i) = r.index.get(&query) {
+                let body = r.pages[i].1.clone();
+                return ([(CONTENT_TYPE, "application/json")], body).into_response();
+            }
+            if r.replay_only {
+                return StatusCode::NOT_FOUND.into_response();
+            }
+        }
+        let mut req = stub.http.get(format!("{}/v1/sync?{query}", stub.upstream));
+        if let Some(auth) = headers.get(AUTHORIZATION) {
+            req = req.header(AUTHORIZATION, auth.as_bytes());
+        }
+        let Ok(res) = req.send().await else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        let status = res.status().as_u16();
+        let Ok(body) = res.bytes().await else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        if status == 200 {
+            let mut r = stub.recorded.lock().unwrap_or_else(|e| e.into_inner());
+            let i = r.pages.len();
+            r.pages.push((query.clone(), body.clone()));
+            r.index.insert(query, i);
+        }
+        json(status, body)
+    }
+    async fn login(State(stub): State<Arc<StubState>>, body: Bytes) -> Response {
         let res = stub
             .http
             .post(format!("{}/v1/auth/login", stub.upstream))
@@ -323,27 +393,26 @@ async fn stub_server(
             .body(body)
             .send()
             .await;
-        match res {
-            Ok(res) => {
-                let status =
-                    StatusCode::from_u16(res.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-                let body = res.bytes().await.unwrap_or_default();
-                (status, [(CONTENT_TYPE, "application/json")], body).into_response()
-            }
+        let Ok(res) = res else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        let status = res.status().as_u16();
+        match res.bytes().await {
+            Ok(body) => json(status, body),
             Err(_) => StatusCode::BAD_GATEWAY.into_response(),
         }
     }
-    let stub = Arc::new(Stub {
-        pages,
+    let state = Arc::new(StubState {
         upstream,
         http: reqwest::Client::new(),
+        recorded: Mutex::new(Recorded::default()),
     });
     let app = Router::new()
         .route("/v1/sync", get(sync))
         .route("/v1/auth/login", post(login))
-        .with_state(stub);
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
+    Ok(Stub { addr, state })
 }
