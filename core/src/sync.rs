@@ -67,6 +67,10 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                 store::org::put_child(conn, child)?;
                 changed.org = true;
             }
+            // Stored once the core's homework module lands.
+            SyncItem::Homework { .. }
+            | SyncItem::Submission { .. }
+            | SyncItem::HomeworkSummary { .. } => {}
             SyncItem::Removed { kind, id } => match kind {
                 EntityKind::Notice => {
                     store::notices::remove(conn, id)?;
@@ -92,6 +96,7 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                     store::org::remove(conn, "profile", id)?;
                     changed.org = true;
                 }
+                EntityKind::Homework | EntityKind::Submission | EntityKind::HomeworkSummary => {}
             },
         }
     }

@@ -7,18 +7,22 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod homework;
 pub mod notices;
 pub mod org;
 pub mod roster;
 pub mod sync;
+pub mod uploads;
 
 pub use auth::*;
 pub use error::*;
 pub use events::*;
+pub use homework::*;
 pub use notices::*;
 pub use org::*;
 pub use roster::*;
 pub use sync::*;
+pub use uploads::*;
 
 /// Unix time in milliseconds, always taken from the server's clock.
 pub type Millis = i64;

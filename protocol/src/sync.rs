@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Millis,
+    homework::{Homework, HomeworkSummary, Submission},
     notices::{Notice, ReceiptSummary},
     org::{Child, ClassInfo, LinkGroup, User},
 };
@@ -19,6 +20,9 @@ pub enum EntityKind {
     Child,
     Notice,
     ReceiptSummary,
+    Homework,
+    Submission,
+    HomeworkSummary,
 }
 
 impl EntityKind {
@@ -30,6 +34,9 @@ impl EntityKind {
             EntityKind::Child => "child",
             EntityKind::Notice => "notice",
             EntityKind::ReceiptSummary => "receipt_summary",
+            EntityKind::Homework => "homework",
+            EntityKind::Submission => "submission",
+            EntityKind::HomeworkSummary => "homework_summary",
         }
     }
 
@@ -41,6 +48,9 @@ impl EntityKind {
             "child" => Some(EntityKind::Child),
             "notice" => Some(EntityKind::Notice),
             "receipt_summary" => Some(EntityKind::ReceiptSummary),
+            "homework" => Some(EntityKind::Homework),
+            "submission" => Some(EntityKind::Submission),
+            "homework_summary" => Some(EntityKind::HomeworkSummary),
             _ => None,
         }
     }
@@ -68,6 +78,15 @@ pub enum SyncItem {
     },
     ReceiptSummary {
         summary: ReceiptSummary,
+    },
+    Homework {
+        homework: Homework,
+    },
+    Submission {
+        submission: Submission,
+    },
+    HomeworkSummary {
+        summary: HomeworkSummary,
     },
     /// No longer visible to the caller (retracted, unlinked, moved): remove it locally.
     Removed {

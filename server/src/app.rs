@@ -16,6 +16,8 @@ pub struct ServerConfig {
     /// A `postgres://` URL; SQLite in `data_dir` when absent.
     pub database_url: Option<String>,
     pub access_ttl_secs: u64,
+    /// How long an unfinished upload is kept after its last activity.
+    pub upload_ttl_secs: u64,
 }
 
 impl ServerConfig {
@@ -25,6 +27,7 @@ impl ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
             access_ttl_secs: 15 * 60,
+            upload_ttl_secs: lianxiao_protocol::DEFAULT_UPLOAD_TTL_SECS,
         }
     }
 }
@@ -35,6 +38,7 @@ pub struct AppState {
 }
 
 struct Inner {
+    config: ServerConfig,
     db: Db,
     keys: TokenKeys,
     limiter: LoginLimiter,
@@ -52,6 +56,7 @@ impl AppState {
         let housekeeping = tokio::spawn(housekeeping(db.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {
+                config: config.clone(),
                 db,
                 keys,
                 limiter: LoginLimiter::default(),
@@ -59,6 +64,10 @@ impl AppState {
                 housekeeping,
             }),
         })
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
     }
 
     pub fn db(&self) -> &Db {

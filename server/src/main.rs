@@ -33,6 +33,9 @@ enum Command {
         /// Lifetime of access tokens in seconds.
         #[arg(long, env = "LIANXIAO_ACCESS_TTL_SECS", default_value_t = 900)]
         access_ttl_secs: u64,
+        /// How long an unfinished upload is kept after its last activity, in seconds.
+        #[arg(long, env = "LIANXIAO_UPLOAD_TTL_SECS", default_value_t = lianxiao_protocol::DEFAULT_UPLOAD_TTL_SECS)]
+        upload_ttl_secs: u64,
     },
     /// Import schools, classes and people from a roster CSV. Nothing is imported if any row is bad.
     ImportRoster {
@@ -70,12 +73,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             database_url,
             access_ttl_secs,
+            upload_ttl_secs,
         } => {
             let config = ServerConfig {
                 data_dir,
                 listen,
                 database_url: database_url.filter(|u| !u.is_empty()),
                 access_ttl_secs,
+                upload_ttl_secs,
             };
             let server = lianxiao_server::start(&config).await?;
             println!("lianxiao-server listening on {}", server.url());

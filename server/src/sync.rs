@@ -121,6 +121,8 @@ pub async fn page(
             EntityKind::Child => org::load_child(conn, user_id, &c.id)
                 .await?
                 .map(|child| SyncItem::Child { child }),
+            // Homework is not in any feed yet; it arrives with the homework service.
+            EntityKind::Homework | EntityKind::Submission | EntityKind::HomeworkSummary => None,
         };
         items.push(item.unwrap_or_else(removed_item));
     }

@@ -18,9 +18,10 @@ use rusqlite_migration::{M, Migrations};
 use crate::{Error, Result};
 
 static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
-    Migrations::new(vec![M::up(include_str!(
-        "migrations/0001_notices_and_outbox.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_notices_and_outbox.sql")),
+        M::up(include_str!("migrations/0002_uploads.sql")),
+    ])
 });
 
 #[derive(Clone)]
