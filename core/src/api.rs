@@ -364,6 +364,106 @@ impl Api {
     }
 }
 
+/// Calls beyond GET and POST, and file downloads.
+impl Api {
+    /// Any method with an optional JSON body and an idempotency key; parses the answer.
+    pub(crate) async fn send_json<T: DeserializeOwned>(
+        self: &Arc<Self>,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        idempotency_key: &str,
+    ) -> Result<T> {
+        parse(
+            &self
+                .send(method, path, &[], body, Some(idempotency_key))
+                .await?,
+        )
+    }
+
+    /// A call whose answer has no body (204). `path` may carry a query string.
+    pub(crate) async fn send_empty(
+        self: &Arc<Self>,
+        method: Method,
+        path: &str,
+        idempotency_key: &str,
+    ) -> Result<()> {
+        self.send(method, path, &[], None, Some(idempotency_key))
+            .await
+            .map(|_| ())
+    }
+
+    /// Streams a file to `dest` (through a `.part` file, so a broken download never looks
+    /// complete), resuming a part left by an earlier attempt with a Range request.
+    pub(crate) async fn download(
+        self: &Arc<Self>,
+        path: &str,
+        dest: &std::path::Path,
+    ) -> Result<()> {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let part = dest.with_extension("part");
+        let storage =
+            |e: std::io::Error| Error::Storage(format!("cannot write the file: {}", e.kind()));
+        let mut refreshed = false;
+        loop {
+            let have = tokio::fs::metadata(&part)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0);
+            let access = self.access_token()?;
+            let mut req = self
+                .http
+                .get(format!("{}/v1{path}", self.base))
+                .bearer_auth(&access);
+            if have > 0 {
+                req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+            }
+            let resp = req.send().await?;
+            self.clock.observe_headers(resp.headers());
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                refreshed = true;
+                self.refresh_after(&access).await?;
+                continue;
+            }
+            if status == StatusCode::RANGE_NOT_SATISFIABLE {
+                // The part is already whole (or stale): start again.
+                let _ = tokio::fs::remove_file(&part).await;
+                if have == 0 {
+                    return Err(Error::Server {
+                        status: 416,
+                        message: "range refused".into(),
+                    });
+                }
+                continue;
+            }
+            if !status.is_success() {
+                let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                return Err(Error::from_response(status.as_u16(), &body, None));
+            }
+            let append = status == StatusCode::PARTIAL_CONTENT;
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(&part)
+                .await
+                .map_err(storage)?;
+            let mut body = resp.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                file.write_all(&chunk?).await.map_err(storage)?;
+            }
+            file.flush().await.map_err(storage)?;
+            file.sync_all().await.map_err(storage)?;
+            drop(file);
+            tokio::fs::rename(&part, dest).await.map_err(storage)?;
+            return Ok(());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

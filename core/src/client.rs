@@ -18,6 +18,7 @@ use tokio::{
 use crate::{
     Result,
     api::Api,
+    homework::HomeworkHandle,
     notices::Notices,
     outbox::{self, OutboxFailure, OutboxKind},
     realtime,
@@ -94,6 +95,9 @@ pub(crate) struct Shared {
     notices_version: watch::Sender<u64>,
     org_version: watch::Sender<u64>,
     outbox_version: watch::Sender<u64>,
+    homework_version: watch::Sender<u64>,
+    /// Wakes the uploader: files were queued or the network came back.
+    pub(crate) uploads_wake: Notify,
 }
 
 impl Shared {
@@ -107,6 +111,19 @@ impl Shared {
 
     pub(crate) fn org_changed(&self) {
         self.org_version.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn homework_changed(&self) {
+        self.homework_version.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn homework_watch(&self) -> watch::Receiver<u64> {
+        self.homework_version.subscribe()
+    }
+
+    /// Files were queued for upload: start now.
+    pub(crate) fn uploads_enqueued(&self) {
+        self.uploads_wake.notify_one();
     }
 
     pub(crate) fn outbox_changed(&self) {
@@ -206,6 +223,8 @@ impl Client {
             notices_version: watch::channel(0).0,
             org_version: watch::channel(0).0,
             outbox_version: watch::channel(0).0,
+            homework_version: watch::channel(0).0,
+            uploads_wake: Notify::new(),
         });
         Client {
             inner: Arc::new(ClientHandle {
@@ -317,6 +336,10 @@ impl Client {
     /// How many sync runs have started since this client was opened.
     pub fn sync_runs(&self) -> u64 {
         self.inner.shared.sync.runs()
+    }
+
+    pub fn homework(&self) -> HomeworkHandle {
+        HomeworkHandle::new(self.clone())
     }
 
     pub fn notices(&self) -> Notices {

@@ -9,6 +9,7 @@ mod accounts;
 mod api;
 mod client;
 mod error;
+mod homework;
 mod notices;
 mod outbox;
 mod realtime;
@@ -19,6 +20,10 @@ mod sync;
 pub use accounts::{AccountInfo, Accounts, ClientConfig};
 pub use client::{Client, ClientState, StateListener, TaskHandle};
 pub use error::{Error, ErrorCode, Result, RetryClass};
+pub use homework::{
+    Draft, DraftFile, Handin, HandinState, HomeworkHandle, HomeworkListener, HomeworkView,
+    NewHomework, PhotoSize, StudentWork, WorkState,
+};
 pub use notices::{
     DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,
 };

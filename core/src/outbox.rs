@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use backon::BackoffBuilder;
-use lianxiao_protocol::{Millis, Notice, ReceiptAck};
+use lianxiao_protocol::{Millis, Notice, ReceiptAck, Submission, SubmitWork};
 
 use crate::{
     Error, Result, RetryClass,
@@ -26,6 +26,10 @@ pub enum OutboxKind {
     Ack,
     /// Post a notice written on this device.
     PostNotice,
+    /// Hand homework in (its files are uploaded first).
+    HandIn,
+    /// Grade, return or sign off a submission.
+    Review,
 }
 
 impl OutboxKind {
@@ -34,6 +38,8 @@ impl OutboxKind {
             OutboxKind::Read => "read",
             OutboxKind::Ack => "ack",
             OutboxKind::PostNotice => "post_notice",
+            OutboxKind::HandIn => "hand_in",
+            OutboxKind::Review => "review",
         }
     }
 
@@ -42,6 +48,8 @@ impl OutboxKind {
             "read" => Some(OutboxKind::Read),
             "ack" => Some(OutboxKind::Ack),
             "post_notice" => Some(OutboxKind::PostNotice),
+            "hand_in" => Some(OutboxKind::HandIn),
+            "review" => Some(OutboxKind::Review),
             _ => None,
         }
     }
@@ -83,6 +91,8 @@ pub(crate) enum Outcome {
     Failed,
     /// Signed out remotely: nothing was changed; wait for a new sign-in.
     Paused,
+    /// Its files are still uploading: nothing was sent.
+    Waiting,
 }
 
 async fn send(shared: &Arc<Shared>, item: &OutboxItem) -> Result<Delivery> {
@@ -106,19 +116,127 @@ async fn send(shared: &Arc<Shared>, item: &OutboxItem) -> Result<Delivery> {
             let n: Notice = api.post("/notices", Some(body), &item.key).await?;
             Ok(Delivery::Posted(n))
         }
+        OutboxKind::HandIn => {
+            let handin_id = id.clone();
+            let (handin, files) = shared
+                .store
+                .read(move |c| {
+                    let h = store::homework::handin(c, &handin_id)?;
+                    let files = store::homework::batch_state(
+                        c,
+                        &store::homework::handin_batch(&handin_id),
+                    )?;
+                    Ok((h, files))
+                })
+                .await?;
+            let Some(handin) = handin else {
+                return Ok(Delivery::Nothing);
+            };
+            let upload_ids = match ready(files)? {
+                Some(ids) => ids,
+                None => return Ok(Delivery::Waiting),
+            };
+            let body = serde_json::to_vec(&SubmitWork {
+                text: handin.text,
+                upload_ids,
+            })?;
+            let s: Submission = api
+                .post(
+                    &format!("/homework/{}/submissions", handin.homework_id),
+                    Some(&body),
+                    &item.key,
+                )
+                .await?;
+            Ok(Delivery::HandedIn(s))
+        }
+        OutboxKind::Review => {
+            let review_id = id.clone();
+            let (review, voice) = shared
+                .store
+                .read(move |c| {
+                    let r = store::homework::review(c, &review_id)?;
+                    let v = store::homework::batch_state(
+                        c,
+                        &crate::homework::review_batch(&review_id),
+                    )?;
+                    Ok((r, v))
+                })
+                .await?;
+            let Some((submission_id, action, body)) = review else {
+                return Ok(Delivery::Nothing);
+            };
+            let voice = match ready(voice)? {
+                Some(ids) => ids.into_iter().next(),
+                None => return Ok(Delivery::Waiting),
+            };
+            let mut body: serde_json::Value = serde_json::from_str(&body)?;
+            if let Some(v) = voice {
+                body["voice_upload_id"] = serde_json::Value::String(v);
+            }
+            let route = match action.as_str() {
+                "grade" => "grade",
+                "return" => "return",
+                _ => "sign-off",
+            };
+            let body = serde_json::to_vec(&body)?;
+            let s: Submission = api
+                .post(
+                    &format!("/submissions/{submission_id}/{route}"),
+                    Some(&body),
+                    &item.key,
+                )
+                .await?;
+            Ok(Delivery::Reviewed(s))
+        }
+    }
+}
+
+/// The server ids of a batch's uploads when all are done; `None` while some are going up;
+/// the upload's own error when one was refused.
+fn ready(state: store::homework::BatchState) -> Result<Option<Vec<String>>> {
+    match state {
+        store::homework::BatchState::Ready(ids) => Ok(Some(ids)),
+        store::homework::BatchState::Waiting => Ok(None),
+        store::homework::BatchState::Failed { code, message } => Err(match code.as_str() {
+            "forbidden" => Error::Forbidden(message),
+            "not_found" => Error::NotFound(message),
+            "conflict" => Error::Conflict(message),
+            _ => Error::Validation {
+                field: Some("files".into()),
+                message,
+            },
+        }),
     }
 }
 
 enum Delivery {
     Receipt(ReceiptAck),
     Posted(Notice),
+    HandedIn(Submission),
+    Reviewed(Submission),
+    /// What it was about is gone (e.g. the homework was deleted): drop the item.
+    Nothing,
+    Waiting,
 }
 
 /// Sends one item and records the result. The caller holds the send lock.
 async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
+    let item_kind = item.kind;
     let result = send(shared, &item).await;
     let outcome = match result {
+        Ok(Delivery::Waiting) => return Ok(Outcome::Waiting),
         Ok(delivery) => {
+            let mut cleanup: Vec<String> = Vec::new();
+            if let Delivery::HandedIn(_) = &delivery {
+                let id = item.notice_id.clone();
+                if let Some(h) = shared
+                    .store
+                    .read(move |c| store::homework::handin(c, &id))
+                    .await?
+                {
+                    cleanup = h.files.into_iter().map(|f| f.path).collect();
+                }
+            }
             let item = item.clone();
             shared
                 .store
@@ -131,9 +249,20 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
                         Delivery::Posted(n) => {
                             store::notices::post_delivered(tx, &item.notice_id, &n)
                         }
+                        Delivery::HandedIn(s) => {
+                            store::homework::handin_delivered(tx, &item.notice_id, &s)
+                        }
+                        Delivery::Reviewed(s) => {
+                            store::homework::review_done(tx, &item.notice_id, &s)
+                        }
+                        Delivery::Nothing | Delivery::Waiting => Ok(()),
                     }
                 })
                 .await?;
+            // The server has the files now; the phone's copies can go.
+            for path in cleanup {
+                let _ = std::fs::remove_file(path);
+            }
             tracing::debug!(
                 item = item.id,
                 kind = item.kind.as_str(),
@@ -180,6 +309,16 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
                             OutboxKind::PostNotice => {
                                 store::notices::post_failed(tx, &item.notice_id)
                             }
+                            OutboxKind::HandIn => store::homework::handin_failed(
+                                tx,
+                                &item.notice_id,
+                                code,
+                                &message,
+                                now_ms(),
+                            ),
+                            OutboxKind::Review => {
+                                store::homework::review_failed(tx, &item.notice_id, &message)
+                            }
                         }
                     })
                     .await?;
@@ -190,7 +329,10 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
     if outcome != Outcome::Paused {
         shared.outbox_changed();
         if outcome != Outcome::RetryLater {
-            shared.notices_changed();
+            match item_kind {
+                OutboxKind::HandIn | OutboxKind::Review => shared.homework_changed(),
+                _ => shared.notices_changed(),
+            }
         }
     }
     Ok(outcome)
@@ -247,6 +389,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let wake = shared.outbox_wake.notified();
         match send_next(&shared).await {
             Ok(Some(Outcome::Paused)) => continue,
+            Ok(Some(Outcome::Waiting)) => {}
             Ok(Some(_)) => continue,
             Ok(None) => {}
             Err(e) => {
@@ -296,7 +439,13 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for k in [OutboxKind::Read, OutboxKind::Ack, OutboxKind::PostNotice] {
+        for k in [
+            OutboxKind::Read,
+            OutboxKind::Ack,
+            OutboxKind::PostNotice,
+            OutboxKind::HandIn,
+            OutboxKind::Review,
+        ] {
             assert_eq!(OutboxKind::parse(k.as_str()), Some(k));
         }
     }

@@ -32,10 +32,13 @@ impl SyncState {
 }
 
 /// What a page changed, to wake the right listeners.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Changed {
     pub notices: bool,
     pub org: bool,
+    pub homework: bool,
+    /// Local files (drafts of deleted homework) to delete once the page is committed.
+    pub orphaned_files: Vec<String>,
 }
 
 /// Applies one page. The caller runs it in one transaction with the cursor update.
@@ -67,10 +70,18 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                 store::org::put_child(conn, child)?;
                 changed.org = true;
             }
-            // Stored once the core's homework module lands.
-            SyncItem::Homework { .. }
-            | SyncItem::Submission { .. }
-            | SyncItem::HomeworkSummary { .. } => {}
+            SyncItem::Homework { homework } => {
+                store::homework::upsert(conn, homework)?;
+                changed.homework = true;
+            }
+            SyncItem::Submission { submission } => {
+                store::homework::put_submission(conn, submission)?;
+                changed.homework = true;
+            }
+            SyncItem::HomeworkSummary { summary } => {
+                store::homework::put_summary(conn, summary)?;
+                changed.homework = true;
+            }
             SyncItem::Removed { kind, id } => match kind {
                 EntityKind::Notice => {
                     store::notices::remove(conn, id)?;
@@ -96,7 +107,20 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                     store::org::remove(conn, "profile", id)?;
                     changed.org = true;
                 }
-                EntityKind::Homework | EntityKind::Submission | EntityKind::HomeworkSummary => {}
+                EntityKind::Homework => {
+                    changed
+                        .orphaned_files
+                        .extend(store::homework::remove(conn, id)?);
+                    changed.homework = true;
+                }
+                EntityKind::Submission => {
+                    store::homework::remove_submission(conn, id)?;
+                    changed.homework = true;
+                }
+                EntityKind::HomeworkSummary => {
+                    store::homework::remove_summary(conn, id)?;
+                    changed.homework = true;
+                }
             },
         }
     }
@@ -142,6 +166,12 @@ async fn run(shared: &Arc<Shared>) -> Result<()> {
         }
         if changed.org {
             shared.org_changed();
+        }
+        if changed.homework {
+            shared.homework_changed();
+        }
+        for path in changed.orphaned_files {
+            let _ = std::fs::remove_file(path);
         }
         match next {
             Some(next) => {

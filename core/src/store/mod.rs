@@ -2,6 +2,7 @@
 //! transaction). One writer connection behind a mutex and one reader, so a long sync write
 //! never blocks the screens; all database work runs on tokio's blocking pool.
 
+pub(crate) mod homework;
 pub(crate) mod notices;
 pub(crate) mod org;
 pub(crate) mod outbox;
@@ -21,6 +22,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_notices_and_outbox.sql")),
         M::up(include_str!("migrations/0002_uploads.sql")),
+        M::up(include_str!("migrations/0003_homework.sql")),
     ])
 });
 

@@ -53,7 +53,8 @@ pub(crate) fn next_due(conn: &Connection, now: Millis) -> Result<Option<OutboxIt
     Ok(conn
         .prepare_cached(
             "SELECT id, idempotency_key, kind, notice_id, body, attempts FROM outbox \
-             WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT 1",
+             WHERE state = 'pending' AND next_attempt_at <= ?1 AND NOT EXISTS (SELECT 1 FROM uploads u \
+               WHERE u.batch IN ('handin:' || outbox.notice_id, 'review:' || outbox.notice_id) AND u.state NOT IN ('done', 'failed')) ORDER BY id LIMIT 1",
         )?
         .query_row([now], item)
         .optional()?)
@@ -72,7 +73,10 @@ pub(crate) fn pending(conn: &Connection) -> Result<Vec<OutboxItem>> {
 /// When the earliest pending item becomes due, if any is pending.
 pub(crate) fn next_due_at(conn: &Connection) -> Result<Option<Millis>> {
     Ok(conn
-        .prepare_cached("SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'")?
+        .prepare_cached(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND NOT EXISTS \
+             (SELECT 1 FROM uploads u WHERE u.batch IN ('handin:' || outbox.notice_id, 'review:' || outbox.notice_id) AND u.state NOT IN ('done', 'failed'))",
+        )?
         .query_row([], |r| r.get(0))?)
 }
 
