@@ -84,4 +84,7 @@ pub struct UploadInfo {
     pub offset: u64,
     pub expires_at: Millis,
     pub complete: bool,
+    /// Hex SHA-256 of the whole file, once complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }

@@ -6,6 +6,7 @@ use crate::{
     auth::{LoginLimiter, TokenKeys},
     db::{Db, now_ms},
     realtime::Hub,
+    uploads::{self, Blobs, tus},
 };
 
 /// How a server is set up; the CLI and the tests fill it.
@@ -43,6 +44,8 @@ struct Inner {
     keys: TokenKeys,
     limiter: LoginLimiter,
     hub: Arc<Hub>,
+    blobs: Blobs,
+    upload_locks: tus::Locks,
     housekeeping: tokio::task::JoinHandle<()>,
 }
 
@@ -53,7 +56,8 @@ impl AppState {
         let keys = TokenKeys::load(&db, config.access_ttl_secs).await?;
         let hub = Hub::new();
         hub.start(db.clone());
-        let housekeeping = tokio::spawn(housekeeping(db.clone()));
+        let blobs = Blobs::open(&config.data_dir)?;
+        let housekeeping = tokio::spawn(housekeeping(db.clone(), blobs.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {
                 config: config.clone(),
@@ -61,6 +65,8 @@ impl AppState {
                 keys,
                 limiter: LoginLimiter::default(),
                 hub,
+                blobs,
+                upload_locks: tus::Locks::default(),
                 housekeeping,
             }),
         })
@@ -82,6 +88,15 @@ impl AppState {
         &self.inner.limiter
     }
 
+    /// Where uploads and attachments keep their bytes.
+    pub fn blobs(&self) -> &Blobs {
+        &self.inner.blobs
+    }
+
+    pub fn upload_locks(&self) -> &tus::Locks {
+        &self.inner.upload_locks
+    }
+
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
     }
@@ -97,7 +112,7 @@ impl AppState {
 /// Idempotency keys outlive the clients' retry horizon (a phone may stay offline for days).
 pub const IDEMPOTENCY_RETENTION_MS: i64 = 14 * 24 * 60 * 60 * 1000;
 
-async fn housekeeping(db: Db) {
+async fn housekeeping(db: Db, blobs: Blobs) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -108,6 +123,11 @@ async fn housekeeping(db: Db) {
             .await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "idempotency key clean-up failed");
+        }
+        match uploads::remove_expired(&db, &blobs).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "expired uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "expired upload clean-up failed"),
         }
     }
 }

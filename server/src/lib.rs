@@ -6,6 +6,7 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod fixtures;
+pub mod homework;
 pub mod http;
 pub mod idempotency;
 pub mod notices;
@@ -13,6 +14,7 @@ pub mod org;
 pub mod realtime;
 pub mod roster;
 pub mod sync;
+pub mod uploads;
 
 use std::net::SocketAddr;
 

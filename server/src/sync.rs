@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 use crate::{
     db::now_ms,
     error::{ApiError, ApiResult},
-    notices, org,
+    homework, notices, org,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,8 +121,15 @@ pub async fn page(
             EntityKind::Child => org::load_child(conn, user_id, &c.id)
                 .await?
                 .map(|child| SyncItem::Child { child }),
-            // Homework is not in any feed yet; it arrives with the homework service.
-            EntityKind::Homework | EntityKind::Submission | EntityKind::HomeworkSummary => None,
+            EntityKind::Homework => homework::load_homework(conn, user_id, &c.id)
+                .await?
+                .map(|homework| SyncItem::Homework { homework }),
+            EntityKind::Submission => homework::load_submission(conn, user_id, &c.id)
+                .await?
+                .map(|submission| SyncItem::Submission { submission }),
+            EntityKind::HomeworkSummary => homework::summary(conn, &c.id)
+                .await?
+                .map(|summary| SyncItem::HomeworkSummary { summary }),
         };
         items.push(item.unwrap_or_else(removed_item));
     }

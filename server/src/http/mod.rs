@@ -6,8 +6,10 @@ mod admin;
 mod auth;
 pub mod extract;
 mod health;
+mod homework;
 mod notices;
 mod sync;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ use crate::app::AppState;
     tags(
         (name = "auth", description = "Sign-in, tokens, the caller"),
         (name = "notices", description = "School notices and receipts (回执)"),
+        (name = "homework", description = "Homework (同步作业): assign, hand in, grade, sign off"),
+        (name = "uploads", description = "Resumable uploads (tus 1.0)"),
         (name = "sync", description = "Incremental sync and realtime events"),
         (name = "admin", description = "Roster import"),
         (name = "meta", description = "Health and this document"),
@@ -79,10 +83,31 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::ack))
         .routes(routes!(notices::receipts))
         .routes(routes!(notices::remind))
+        .routes(routes!(homework::list, homework::assign))
+        .routes(routes!(homework::get, homework::edit, homework::delete))
+        .routes(routes!(homework::report))
+        .routes(routes!(homework::remind))
+        .routes(routes!(homework::submissions, homework::submit))
+        .routes(routes!(homework::get_submission))
+        .routes(routes!(homework::grade))
+        .routes(routes!(homework::return_work))
+        .routes(routes!(homework::sign_off))
+        .routes(routes!(homework::download))
         .routes(routes!(sync::sync))
         .routes(routes!(sync::events))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .merge(roster)
+        .merge(
+            // tus bodies are streamed to disk, never buffered: no JSON limit here.
+            OpenApiRouter::new()
+                .routes(routes!(uploads::options, uploads::create))
+                .routes(routes!(
+                    uploads::head,
+                    uploads::patch,
+                    uploads::terminate,
+                    uploads::info
+                )),
+        )
         .split_for_parts()
 }
 

@@ -1,0 +1,36 @@
+//! The blob store: one file per upload id under `<data_dir>/blobs/`. Uploads write into it at
+//! their offset; attachments are read from it. (An S3-compatible store can sit behind the
+//! same three calls later.)
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Blobs {
+    dir: PathBuf,
+}
+
+impl Blobs {
+    pub fn open(data_dir: &Path) -> std::io::Result<Blobs> {
+        let dir = data_dir.join("blobs");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Blobs { dir })
+    }
+
+    /// Where an upload's (or attachment's) bytes live. Ids are server-made (hex), never
+    /// taken from a path unchecked.
+    pub fn path(&self, id: &str) -> PathBuf {
+        let safe: String = id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        self.dir.join(safe)
+    }
+
+    pub async fn create(&self, id: &str) -> std::io::Result<()> {
+        tokio::fs::File::create(self.path(id)).await.map(|_| ())
+    }
+
+    pub async fn remove(&self, id: &str) {
+        let _ = tokio::fs::remove_file(self.path(id)).await;
+    }
+}
