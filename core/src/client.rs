@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     homework_version: watch::Sender<u64>,
     /// Wakes the uploader: files were queued or the network came back.
     pub(crate) uploads_wake: Notify,
+    /// The uploader's progress and settings.
+    pub(crate) uploads: crate::uploads::UploadsState,
 }
 
 impl Shared {
@@ -225,6 +227,7 @@ impl Client {
             outbox_version: watch::channel(0).0,
             homework_version: watch::channel(0).0,
             uploads_wake: Notify::new(),
+            uploads: Default::default(),
         });
         Client {
             inner: Arc::new(ClientHandle {
@@ -257,6 +260,7 @@ impl Client {
         tasks.push(s.runtime.spawn(realtime::run(s.clone())));
         tasks.push(s.runtime.spawn(outbox::run(s.clone())));
         tasks.push(s.runtime.spawn(sync::run_requested(s.clone())));
+        tasks.push(s.runtime.spawn(crate::uploads::run(s.clone())));
         // Sync once at start even if the realtime connection cannot be made.
         s.request_sync();
     }
@@ -340,6 +344,11 @@ impl Client {
 
     pub fn homework(&self) -> HomeworkHandle {
         HomeworkHandle::new(self.clone())
+    }
+
+    /// Attachments going up (resumable, in the background).
+    pub fn uploads(&self) -> crate::uploads::Uploads {
+        crate::uploads::Uploads::new(self.clone())
     }
 
     pub fn notices(&self) -> Notices {

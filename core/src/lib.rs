@@ -16,6 +16,7 @@ mod realtime;
 mod secure_storage;
 mod store;
 mod sync;
+mod uploads;
 
 pub use accounts::{AccountInfo, Accounts, ClientConfig};
 pub use client::{Client, ClientState, StateListener, TaskHandle};
@@ -30,6 +31,10 @@ pub use notices::{
 pub use outbox::{OutboxFailure, OutboxKind};
 pub use secure_storage::{
     FileSecureStorage, MemorySecureStorage, SecureStorage, SecureStorageError,
+};
+pub use uploads::{
+    DEFAULT_STALL_TIMEOUT, UploadError, UploadListener, UploadRequest, UploadState, UploadStatus,
+    Uploads,
 };
 
 /// The wire types, re-exported so apps and tests need one dependency.

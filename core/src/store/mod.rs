@@ -7,6 +7,7 @@ pub(crate) mod notices;
 pub(crate) mod org;
 pub(crate) mod outbox;
 pub(crate) mod sync_state;
+pub(crate) mod uploads;
 
 use std::{
     path::Path,

@@ -1,10 +1,11 @@
--- Resumable uploads (tus). One row per file to send; the file itself sits under the
--- account's data directory (`file_path`), copied there when it was added, so the shell's
--- temporary file may go away. `url` is set once the server created the upload; `confirmed`
--- is the last offset the server acknowledged, so a restart resumes instead of starting over.
+-- Resumable uploads (tus). One row per file to send; the file itself stays where the caller
+-- put it, under the account's data directory (`file_path`), until the upload is done. `url`
+-- is set as soon as the server created the upload; `confirmed` is the last offset the server
+-- acknowledged, so a restart resumes instead of starting over (the server's own offset, asked
+-- with HEAD, always wins over this one).
 CREATE TABLE uploads (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    -- Groups the uploads one outbox item waits for, e.g. 'submission:<local id>'.
+    -- Groups the uploads one outbox item waits for, e.g. 'handin:<local id>'; '' for none.
     batch TEXT NOT NULL DEFAULT '',
     file_path TEXT NOT NULL,
     purpose TEXT NOT NULL,
@@ -13,12 +14,14 @@ CREATE TABLE uploads (
     file_name TEXT NOT NULL,
     content_type TEXT NOT NULL,
     length INTEGER NOT NULL,
+    -- Hex sha256 of the whole file, taken when it was queued.
     sha256 TEXT NOT NULL,
     url TEXT,
     confirmed INTEGER NOT NULL DEFAULT 0,
     -- pending | done | failed
     state TEXT NOT NULL DEFAULT 'pending',
     server_id TEXT,
+    -- Failures in a row without progress; sets the backoff.
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
     error_code TEXT,
