@@ -21,6 +21,7 @@ use anyhow::{Context, bail};
 
 pub mod api;
 pub mod phone;
+pub mod proxy;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const LISTENING_PREFIX: &str = "lianxiao-server listening on ";
