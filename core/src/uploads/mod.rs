@@ -113,6 +113,8 @@ pub struct UploadStatus {
     pub kind: WorkKind,
     pub homework_id: Option<String>,
     pub batch: Option<String>,
+    /// Failed tries in a row since the last progress (0 while all goes well): "retrying".
+    pub attempts: u32,
     pub error: Option<UploadError>,
 }
 
@@ -196,6 +198,7 @@ impl UploadsState {
             kind: row.kind,
             homework_id: row.homework_id,
             batch: (!row.batch.is_empty()).then_some(row.batch),
+            attempts: row.attempts,
             error: row
                 .error
                 .map(|(code, message)| UploadError { code, message }),
