@@ -54,6 +54,8 @@ need_apt default-jdk-headless java
 need_apt libjna-java /usr/share/java/jna.jar
 need_apt junit4 /usr/share/java/junit4.jar
 need_apt python3 python3
+# A third-party tus client (tuspy, from PyPI) checks the upload endpoint; it lives in a venv.
+need_apt python3-venv '/usr/lib/python3*/ensurepip/__init__.py'
 need_npm kotlin-compiler@2.4.20 "$NPM_PREFIX/node_modules/kotlin-compiler/bin/kotlinc-jvm"
 
 install_missing() {
@@ -72,6 +74,14 @@ install_missing() {
     fi
 }
 install_missing
+
+VENV="$ROOT/.tools/venv"
+if ! "$VENV/bin/python" -c 'import tusclient' 2>/dev/null; then
+    section "Installing tuspy (pip, into .tools/venv)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check tuspy
+fi
+export LIANXIAO_TEST_PYTHON="$VENV/bin/python" LIANXIAO_REQUIRE_TUSPY=1
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL: the given LIANXIAO_TEST_PG_URL if it answers, else a private cluster.
