@@ -66,6 +66,8 @@ pub enum OutboxKind {
     Read,
     Ack,
     PostNotice,
+    HandIn,
+    Review,
 }
 
 #[uniffi::remote(Record)]

@@ -230,6 +230,10 @@ impl Context {
                     OutboxKind::Read => view.read,
                     OutboxKind::Ack => view.acknowledged,
                     OutboxKind::PostNotice => view.post,
+                    // Homework items are not about a notice.
+                    OutboxKind::HandIn | OutboxKind::Review => {
+                        lianxiao_core::DeliveryState::Pending
+                    }
                 };
                 if state == lianxiao_core::DeliveryState::Delivered {
                     Delivery::Delivered
