@@ -22,7 +22,11 @@ fn python() -> Option<String> {
 
 fn run(python: &str, args: &[&str]) -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tus_client.py");
-    let out = Command::new(python).arg(script).args(args).output().unwrap();
+    let out = Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "tuspy failed: {}",
@@ -51,17 +55,26 @@ async fn tuspy_uploads_and_resumes_after_a_break() {
     std::fs::write(&file, &data).unwrap();
     let file = file.to_string_lossy().into_owned();
 
-    let first = run(&python, &[&base, &lead.access, &file, "--stop-at", "300000"]);
+    let first = run(
+        &python,
+        &[&base, &lead.access, &file, "--stop-at", "300000"],
+    );
     let url = first["url"].as_str().unwrap().to_owned();
     let id = url.rsplit('/').next().unwrap().to_owned();
     let info = lead.get(&format!("/v1/uploads/{id}")).await;
     let offset = info.body["offset"].as_u64().unwrap();
-    assert!((300_000..1_000_000).contains(&offset), "stopped part-way: {offset}");
+    assert!(
+        (300_000..1_000_000).contains(&offset),
+        "stopped part-way: {offset}"
+    );
     assert_eq!(info.body["complete"], false);
 
     let second = run(&python, &[&base, &lead.access, &file, "--url", &url]);
     assert_eq!(second["offset"], 1_000_000);
     let info = lead.get(&format!("/v1/uploads/{id}")).await;
     assert_eq!(info.body["complete"], true);
-    assert_eq!(info.body["sha256"], hex::encode(sha2::Sha256::digest(&data)));
+    assert_eq!(
+        info.body["sha256"],
+        hex::encode(sha2::Sha256::digest(&data))
+    );
 }
