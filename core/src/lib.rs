@@ -33,8 +33,8 @@ pub use secure_storage::{
     FileSecureStorage, MemorySecureStorage, SecureStorage, SecureStorageError,
 };
 pub use uploads::{
-    DEFAULT_STALL_TIMEOUT, UploadError, UploadListener, UploadRequest, UploadState, UploadStatus,
-    Uploads,
+    DEFAULT_STALL_TIMEOUT, UploadError, UploadLink, UploadListener, UploadRequest, UploadState,
+    UploadStatus, Uploads,
 };
 
 /// The wire types, re-exported so apps and tests need one dependency.

@@ -18,7 +18,7 @@ use tokio::{
     sync::Notify,
 };
 
-use super::tus::{self, ChunkSizer};
+use super::tus;
 use crate::{
     Error, Result, RetryClass,
     api::now_ms,
@@ -184,18 +184,14 @@ async fn create(shared: &Shared, row: &UploadRow) -> std::result::Result<String,
 }
 
 /// HEAD: the server's offset and length.
-async fn offset(
-    shared: &Shared,
-    url: &str,
-    sizer: &mut ChunkSizer,
-) -> std::result::Result<(u64, Option<u64>), Fail> {
+async fn offset(shared: &Shared, url: &str) -> std::result::Result<(u64, Option<u64>), Fail> {
     let http = http(shared)?;
     let started = Instant::now();
     let resp = within(shared.uploads.stall_timeout(), async {
         send(shared, |_| http.head(url)).await.map_err(Fail::Error)
     })
     .await?;
-    sizer.round_trip(started.elapsed());
+    shared.uploads.sizer().round_trip(started.elapsed());
     if !resp.status().is_success() {
         return Err(refusal(resp).await);
     }
@@ -366,7 +362,6 @@ const MAX_CHECKSUM_FAILURES: u32 = 3;
 async fn upload(
     shared: &Shared,
     row: &UploadRow,
-    sizer: &mut ChunkSizer,
     progressed: &mut bool,
 ) -> std::result::Result<String, Fail> {
     match tokio::fs::metadata(&row.file_path).await {
@@ -384,7 +379,7 @@ async fn upload(
     let mut checksum_failures = 0;
     loop {
         let (url_now, mut offset) = match url.take() {
-            Some(u) => match offset(shared, &u, sizer).await {
+            Some(u) => match offset(shared, &u).await {
                 Ok((offset, length))
                     if offset <= row.length && length.is_none_or(|l| l == row.length) =>
                 {
@@ -417,12 +412,12 @@ async fn upload(
             if offset == row.length {
                 return Ok(url_now);
             }
-            let len = sizer.next(row.length - offset);
+            let len = shared.uploads.sizer().next(row.length - offset);
             let started = Instant::now();
             match patch(shared, row, &url_now, offset, len).await {
                 Ok(new) if new > offset && new <= row.length => {
                     if new == offset + len {
-                        sizer.chunk_sent(len, started.elapsed());
+                        shared.uploads.sizer().chunk_sent(len, started.elapsed());
                     }
                     offset = new;
                     checksum_failures = 0;
@@ -455,7 +450,7 @@ async fn upload(
                 }
                 Err(Fail::Gone) => break,
                 Err(Fail::Broken { error, after }) => {
-                    sizer.dropped(after);
+                    shared.uploads.sizer().dropped(after);
                     return Err(Fail::Broken { error, after });
                 }
                 Err(e) => return Err(e),
@@ -497,7 +492,7 @@ pub(super) fn abort(shared: &Shared, id: i64) {
 }
 
 /// Sends one upload and records how it went.
-async fn drive(shared: &Arc<Shared>, row: UploadRow, sizer: &mut ChunkSizer) -> Result<()> {
+async fn drive(shared: &Arc<Shared>, row: UploadRow) -> Result<()> {
     let id = row.id;
     let stop = Arc::new(Notify::new());
     *shared
@@ -508,7 +503,7 @@ async fn drive(shared: &Arc<Shared>, row: UploadRow, sizer: &mut ChunkSizer) -> 
     shared.uploads.set_progress(id, row.confirmed);
     let mut progressed = false;
     let result = tokio::select! {
-        r = upload(shared, &row, sizer, &mut progressed) => Some(r),
+        r = upload(shared, &row, &mut progressed) => Some(r),
         _ = stop.notified() => None,
     };
     *shared
@@ -592,7 +587,6 @@ async fn drive(shared: &Arc<Shared>, row: UploadRow, sizer: &mut ChunkSizer) -> 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut auth = shared.api.auth_expired();
     let mut network = shared.network.subscribe();
-    let mut sizer = ChunkSizer::default();
     // Whether the network may have come back since we last looked.
     let mut network_moved = false;
     loop {
@@ -620,7 +614,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             .await
         {
             Ok(Some(row)) => {
-                if let Err(e) = drive(&shared, row, &mut sizer).await {
+                if let Err(e) = drive(&shared, row).await {
                     tracing::warn!(code = e.code_str(), "upload engine failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }

@@ -124,6 +124,18 @@ pub trait UploadListener: Send + Sync {
     fn on_uploads(&self, uploads: Vec<UploadStatus>);
 }
 
+/// What the uploader has learnt about this phone's link (for a diagnostics screen, and
+/// benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UploadLink {
+    /// The size of the next chunk, in bytes.
+    pub next_chunk: u64,
+    /// Measured throughput, bytes per second, once a chunk went up.
+    pub bytes_per_sec: Option<u64>,
+    /// Seconds of sending between connection breaks, smoothed, once one was seen.
+    pub secs_between_drops: Option<f64>,
+}
+
 /// How long the engine waits without a byte moving before it gives up on a connection.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -136,6 +148,8 @@ pub(crate) struct UploadsState {
     active: Mutex<Option<(i64, Arc<Notify>)>>,
     stall_timeout_ms: AtomicU64,
     http: Option<reqwest::Client>,
+    /// What the engine learnt about the link; kept across uploads (it is the same link).
+    sizer: Mutex<tus::ChunkSizer>,
 }
 
 impl Default for UploadsState {
@@ -146,6 +160,7 @@ impl Default for UploadsState {
             active: Mutex::new(None),
             stall_timeout_ms: AtomicU64::new(DEFAULT_STALL_TIMEOUT.as_millis() as u64),
             http: engine::http_client(),
+            sizer: Mutex::new(tus::ChunkSizer::default()),
         }
     }
 }
@@ -153,6 +168,10 @@ impl Default for UploadsState {
 impl UploadsState {
     pub(crate) fn changed(&self) {
         self.version.send_modify(|v| *v += 1);
+    }
+
+    fn sizer(&self) -> std::sync::MutexGuard<'_, tus::ChunkSizer> {
+        self.sizer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn stall_timeout(&self) -> Duration {
@@ -408,6 +427,10 @@ impl Uploads {
         shared.uploads.changed();
         shared.uploads_enqueued();
         Ok(())
+    }
+
+    pub fn link(&self) -> UploadLink {
+        self.shared().uploads.sizer().link()
     }
 
     /// How long a connection may go without moving a byte before it is dropped and tried

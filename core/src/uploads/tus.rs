@@ -132,6 +132,14 @@ impl ChunkSizer {
         self.size.min(remaining)
     }
 
+    pub(crate) fn link(&self) -> super::UploadLink {
+        super::UploadLink {
+            next_chunk: self.size,
+            bytes_per_sec: self.rate.map(|r| r as u64),
+            secs_between_drops: self.between_drops,
+        }
+    }
+
     /// How long a chunk should take now, in seconds.
     pub(crate) fn target_secs(&self) -> f64 {
         match self.between_drops {
