@@ -343,3 +343,38 @@ async fn a_cancelled_upload_stops_and_is_forgotten() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].id, next);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_the_server_let_expire_starts_again_from_zero() {
+    let server =
+        TestServer::start_with_env(&Backend::from_env(), &[("LIANXIAO_UPLOAD_TTL_SECS", "3")]);
+    server.import_demo_roster();
+    let proxy = Proxy::to_url(&server.url()).await;
+    proxy.set_rate(Some(4_000_000));
+    let phone = Phone::sign_in(&proxy.url(), LEAD_TEACHER).await;
+    let uploads = phone.client.uploads();
+    uploads.set_stall_timeout(Duration::from_secs(1));
+    let len = 3 * 1000 * 1000;
+    let (path, sha) = write_file(&phone, "lesson.pdf", len);
+
+    proxy.reset_counters();
+    let id = uploads.enqueue(instructions(path)).await.unwrap();
+    wait_status(&phone, id, |s| s.sent >= 2 * MIB).await;
+    // The link goes silent for longer than the server keeps an idle upload.
+    proxy.set_stalled(true);
+    let confirmed = wait_status(&phone, id, |s| s.attempts >= 1).await.sent;
+    // More than a chunk at this rate, so starting over shows in the bytes sent.
+    assert!(confirmed >= MIB, "{confirmed}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.drop_all();
+    proxy.set_stalled(false);
+
+    let server_id = wait_done(&phone, id).await;
+    assert_arrived_whole(&server, LEAD_TEACHER, &server_id, len, &sha).await;
+    // What the server had confirmed before the expiry went up again.
+    let sent = proxy.bytes_up();
+    assert!(
+        sent >= len + confirmed,
+        "{sent} sent, {confirmed} confirmed before"
+    );
+}
