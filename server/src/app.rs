@@ -56,7 +56,7 @@ impl AppState {
         let keys = TokenKeys::load(&db, config.access_ttl_secs).await?;
         let hub = Hub::new();
         hub.start(db.clone());
-        let blobs = Blobs::open(&config.data_dir)?;
+        let blobs = Blobs::under(&config.data_dir)?;
         let housekeeping = tokio::spawn(housekeeping(db.clone(), blobs.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {

@@ -97,17 +97,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sync::events))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .merge(roster)
-        .merge(
-            // tus bodies are streamed to disk, never buffered: no JSON limit here.
-            OpenApiRouter::new()
-                .routes(routes!(uploads::options, uploads::create))
-                .routes(routes!(
-                    uploads::head,
-                    uploads::patch,
-                    uploads::terminate,
-                    uploads::info
-                )),
-        )
+        .merge(uploads::routes())
         .split_for_parts()
 }
 

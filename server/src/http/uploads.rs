@@ -9,12 +9,15 @@ use axum::{
     body::Body,
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware,
     response::{IntoResponse, Response},
 };
+use base64::Engine;
 use lianxiao_protocol::{
-    ErrorBody, TUS_CHECKSUM_ALGORITHMS, TUS_EXTENSIONS, TUS_MAX_SIZE, TUS_VERSION, UPLOADS_PATH,
-    UploadInfo, UploadPurpose, WorkKind, meta,
+    ErrorBody, ErrorCode, MAX_CHUNK_BYTES, TUS_CHECKSUM_ALGORITHMS, TUS_EXTENSIONS, TUS_MAX_SIZE,
+    TUS_VERSION, UPLOADS_PATH, UploadInfo, UploadPurpose, WorkKind, meta,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     app::AppState,
@@ -26,7 +29,17 @@ use crate::{
 
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 
-fn tus_headers(mut response: Response) -> Response {
+/// The tus routes. Bodies are streamed to disk, never buffered, so the JSON body limit is
+/// not applied here; a PATCH body is bounded by the upload's room and `MAX_CHUNK_BYTES`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(options, create))
+        .routes(routes!(head, patch, terminate, info))
+        .layer(middleware::map_response(tus_resumable))
+}
+
+/// tus wants `Tus-Resumable` on every response, refusals of sign-in included.
+async fn tus_resumable(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
@@ -34,11 +47,16 @@ fn tus_headers(mut response: Response) -> Response {
 }
 
 fn status(code: StatusCode) -> Response {
-    tus_headers(code.into_response())
+    code.into_response()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The body size the client announced, when it did (not with chunked transfer).
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse().ok())
 }
 
 /// Every request but OPTIONS must speak our tus version.
@@ -61,17 +79,21 @@ fn ttl_ms(state: &AppState) -> i64 {
     state.config().upload_ttl_secs as i64 * 1000
 }
 
-/// The caller's upload, or 404; 410 once expired unfinished.
+fn mb(bytes: u64) -> u64 {
+    bytes.div_ceil(1 << 20)
+}
+
+/// The caller's upload, or 404 (also for someone else's); 410 once expired unfinished.
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Upload, Response> {
     let mut conn = state
         .db()
         .pool()
         .acquire()
         .await
-        .map_err(|e| tus_headers(ApiError::from(e).into_response()))?;
+        .map_err(|e| ApiError::from(e).into_response())?;
     let upload = uploads::load(&mut conn, id)
         .await
-        .map_err(|e| tus_headers(ApiError::from(e).into_response()))?;
+        .map_err(|e| ApiError::from(e).into_response())?;
     match upload {
         Some(u) if u.owner_id == caller.user_id => {
             if !u.completed && u.expires_at < now_ms() {
@@ -80,12 +102,101 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Upload, Re
                 Ok(u)
             }
         }
-        _ => Err(tus_headers(ApiError::not_found("upload").into_response())),
+        _ => Err(ApiError::not_found("upload").into_response()),
     }
 }
 
-fn error(e: ApiError) -> Response {
-    tus_headers(e.into_response())
+/// What a body may be checked against before a byte of it is read.
+struct Chunk {
+    checksum: Option<tus::Checksum>,
+    announced: Option<u64>,
+}
+
+fn chunk(headers: &HeaderMap) -> ApiResult<Chunk> {
+    let checksum = header(headers, "Upload-Checksum")
+        .map(tus::Checksum::parse)
+        .transpose()?;
+    let announced = content_length(headers);
+    if announced.is_some_and(|n| n > MAX_CHUNK_BYTES) {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("a chunk can be at most {} MB", mb(MAX_CHUNK_BYTES)),
+        ));
+    }
+    Ok(Chunk {
+        checksum,
+        announced,
+    })
+}
+
+fn past_length() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        "the body goes past Upload-Length",
+    )
+}
+
+/// Writes one body at the upload's offset: the new offset, or the tus answer that refused
+/// it (460 checksum mismatch, 413, 409 when a newer request took over).
+async fn write_chunk(
+    state: &AppState,
+    upload: &Upload,
+    held: &mut tus::Held,
+    chunk: Chunk,
+    body: Body,
+) -> ApiResult<Result<u64, Response>> {
+    if chunk
+        .announced
+        .is_some_and(|n| n > upload.length - upload.offset)
+    {
+        return Ok(Err(past_length().into_response()));
+    }
+    let written = tus::write(
+        state.db(),
+        state.blobs(),
+        upload,
+        held,
+        body,
+        chunk.checksum,
+        ttl_ms(state),
+    )
+    .await?;
+    Ok(match written {
+        tus::Written::Done(o) | tus::Written::Broken(o) => Ok(o),
+        tus::Written::Mismatch => Err(status(
+            StatusCode::from_u16(460).expect("460 is a valid status"),
+        )),
+        tus::Written::TooLong => Err(past_length().into_response()),
+        tus::Written::TakenOver(o) => Err(offset_conflict(
+            "a newer request for this upload took over",
+            o,
+        )),
+    })
+}
+
+/// 409 with the offset to resume from.
+fn offset_conflict(message: &str, offset: u64) -> Response {
+    let mut e = ApiError::conflict(message);
+    e.body.field = Some("Upload-Offset".into());
+    let mut r = e.into_response();
+    r.headers_mut()
+        .insert("Upload-Offset", HeaderValue::from(offset));
+    r
+}
+
+/// `Upload-Metadata` as the client would have sent it.
+fn metadata_echo(u: &Upload) -> Option<HeaderValue> {
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    let mut pairs = vec![
+        format!("{} {}", meta::PURPOSE, b64(u.purpose.as_str())),
+        format!("{} {}", meta::KIND, b64(u.kind.as_str())),
+        format!("{} {}", meta::FILE_NAME, b64(&u.file_name)),
+        format!("{} {}", meta::CONTENT_TYPE, b64(&u.content_type)),
+    ];
+    if !u.homework_id.is_empty() {
+        pairs.push(format!("{} {}", meta::HOMEWORK_ID, b64(&u.homework_id)));
+    }
+    HeaderValue::from_str(&pairs.join(",")).ok()
 }
 
 /// What this server supports (tus discovery).
@@ -106,17 +217,21 @@ pub async fn options() -> Response {
 
 /// Create an upload. `Upload-Metadata` must name `purpose` (submission, instructions,
 /// feedback), `kind` (photo, audio, video, file), the file `name` (or `filename`) and, for
-/// submission and feedback, `homework_id`. A body with `Content-Type:
-/// application/offset+octet-stream` is the first chunk (creation-with-upload).
+/// submission and feedback, `homework_id`; `content_type` (or `filetype`) is optional. A body
+/// with `Content-Type: application/offset+octet-stream` is the first chunk
+/// (creation-with-upload). A homework the caller cannot see answers 404; one they see but
+/// may not upload this for, 403.
 #[utoipa::path(post, path = "/v1/uploads", tag = "uploads", security(("bearer" = [])),
     params(("Tus-Resumable" = String, Header), ("Upload-Length" = u64, Header),
         ("Upload-Metadata" = String, Header), ("Upload-Checksum" = Option<String>, Header)),
+    request_body(content = Option<Vec<u8>>, content_type = "application/offset+octet-stream"),
     responses(
-        (status = 201, description = "Created; Location, Upload-Expires, Upload-Offset"),
-        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 201, description = "Created; Location, Upload-Expires, and Upload-Offset when a first chunk was sent"),
+        (status = 400, description = "Upload-Length missing, Upload-Defer-Length sent, metadata or checksum malformed", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 412, description = "Tus-Resumable missing or unsupported"),
         (status = 413, description = "Larger than allowed for this kind or homework", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, description = "Metadata missing or wrong; `field` names it", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -126,10 +241,9 @@ pub async fn create(
     if let Some(r) = version_refused(&headers) {
         return r;
     }
-    match create_inner(&state, &caller, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => error(e),
-    }
+    create_inner(&state, &caller, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn create_inner(
@@ -184,19 +298,33 @@ async fn create_inner(
             .unwrap_or_else(|| "application/octet-stream".into()),
         length,
     };
+    // creation-with-upload: the first chunk's headers are checked before anything exists.
+    let first_chunk = if header(headers, header::CONTENT_TYPE.as_str()) == Some(OFFSET_OCTET_STREAM)
+    {
+        let c = chunk(headers)?;
+        if c.announced.is_some_and(|n| n > length) {
+            return Err(past_length());
+        }
+        Some(c)
+    } else {
+        None
+    };
     let mut conn = state.db().pool().acquire().await?;
     uploads::authorise(&mut conn, &caller.user_id, &new).await?;
     let id = new_id();
     let now = now_ms();
     let expires_at = now + ttl_ms(state);
+    // An empty file is finished the moment it exists.
+    let empty_sha256 =
+        (length == 0).then(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")));
     state
         .blobs()
         .create(&id)
         .await
         .map_err(|e| anyhow::anyhow!("create blob: {e}"))?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO uploads (id, owner_id, purpose, homework_id, kind, file_name, content_type, length, \
-         created_at, expires_at, completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         created_at, expires_at, completed_at, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&id)
     .bind(&caller.user_id)
@@ -208,17 +336,14 @@ async fn create_inner(
     .bind(length as i64)
     .bind(now)
     .bind(expires_at)
-    // An empty file is finished the moment it exists.
-    .bind((length == 0).then_some(now))
+    .bind(empty_sha256.is_some().then_some(now))
+    .bind(empty_sha256.unwrap_or_default())
     .execute(&mut *conn)
-    .await?;
+    .await;
     drop(conn);
-    if length == 0 {
-        sqlx::query("UPDATE uploads SET sha256 = $2 WHERE id = $1")
-            .bind(&id)
-            .bind(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")))
-            .execute(state.db().pool())
-            .await?;
+    if let Err(e) = inserted {
+        state.blobs().remove(&id).await;
+        return Err(e.into());
     }
     tracing::info!(upload = %id, purpose = purpose.as_str(), kind = kind.as_str(), length, "upload created");
 
@@ -231,15 +356,20 @@ async fn create_inner(
     response
         .headers_mut()
         .insert("Upload-Expires", http_date(expires_at));
-    if header(headers, header::CONTENT_TYPE.as_str()) == Some(OFFSET_OCTET_STREAM) {
+    if let Some(c) = first_chunk {
+        let mut held = state.upload_locks().acquire(&id).await;
         let upload = owned(state, caller, &id)
             .await
             .map_err(|_| ApiError::internal())?;
-        let patched = patch_inner(state, &upload, headers, body, 0).await?;
-        for name in ["Upload-Offset", "Upload-Expires"] {
-            if let Some(v) = patched.headers().get(name) {
-                response.headers_mut().insert(name, v.clone());
-            }
+        // A first chunk that was refused (checksum, too long) leaves an empty upload: the
+        // client learns from Upload-Offset 0 where to go on.
+        let offset = write_chunk(state, &upload, &mut held, c, body)
+            .await?
+            .unwrap_or(0);
+        let h = response.headers_mut();
+        h.insert("Upload-Offset", HeaderValue::from(offset));
+        if offset > 0 {
+            h.insert("Upload-Expires", http_date(now_ms() + ttl_ms(state)));
         }
     }
     Ok(response)
@@ -248,8 +378,9 @@ async fn create_inner(
 /// Where an upload stands: `Upload-Offset` is where to resume.
 #[utoipa::path(head, path = "/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])),
     params(("id" = String, Path), ("Tus-Resumable" = String, Header)),
-    responses((status = 200, description = "Upload-Offset, Upload-Length, Upload-Expires"),
-        (status = 404, description = "No such upload, or not the caller's"), (status = 410, description = "Expired")))]
+    responses((status = 200, description = "Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata"),
+        (status = 404, description = "No such upload, or not the caller's"), (status = 410, description = "Expired unfinished"),
+        (status = 412, description = "Tus-Resumable missing or unsupported")))]
 pub async fn head(
     State(state): State<AppState>,
     caller: Caller,
@@ -268,21 +399,29 @@ pub async fn head(
     h.insert("Upload-Offset", HeaderValue::from(u.offset));
     h.insert("Upload-Length", HeaderValue::from(u.length));
     h.insert("Upload-Expires", http_date(u.expires_at));
+    if let Some(m) = metadata_echo(&u) {
+        h.insert("Upload-Metadata", m);
+    }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
 /// Append bytes at `Upload-Offset`. With `Upload-Checksum` (sha1 or sha256) a chunk that
-/// does not match is refused with 460 and nothing is kept.
+/// does not match is refused with 460 and nothing is kept; without one, the bytes that
+/// arrived before a broken connection are kept. A chunk is at most `MAX_CHUNK_BYTES`.
 #[utoipa::path(patch, path = "/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])),
     params(("id" = String, Path), ("Tus-Resumable" = String, Header), ("Upload-Offset" = u64, Header),
         ("Upload-Checksum" = Option<String>, Header)),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
-    responses((status = 204, description = "Stored; Upload-Offset is the new offset"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Upload-Offset is not the upload's offset", body = ErrorBody),
-        (status = 410, description = "Expired"), (status = 413, description = "More bytes than Upload-Length", body = ErrorBody),
-        (status = 415, description = "Wrong Content-Type"), (status = 460, description = "Checksum mismatch")))]
+    responses((status = 204, description = "Stored; Upload-Offset is the new offset, Upload-Expires the new expiry"),
+        (status = 400, description = "Upload-Offset missing, or Upload-Checksum malformed or of an unsupported algorithm", body = ErrorBody),
+        (status = 404, description = "No such upload, or not the caller's", body = ErrorBody),
+        (status = 409, description = "Upload-Offset is not the upload's offset (the response's Upload-Offset is)", body = ErrorBody),
+        (status = 410, description = "Expired unfinished"),
+        (status = 412, description = "Tus-Resumable missing or unsupported"),
+        (status = 413, description = "More bytes than Upload-Length leaves room for, or than one chunk may hold", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/offset+octet-stream"),
+        (status = 460, description = "Checksum mismatch; nothing kept")))]
 pub async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -298,78 +437,51 @@ pub async fn patch(
     }
     let Some(offset) = header(&headers, "Upload-Offset").and_then(|v| v.trim().parse::<u64>().ok())
     else {
-        return error(ApiError::bad_request("Upload-Offset is required"));
+        return ApiError::bad_request("Upload-Offset is required").into_response();
     };
-    let lock = state.upload_locks().get(&id);
-    let _guard = lock.lock().await;
+    let c = match chunk(&headers) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    // Only the owner may take the upload over from a request still holding it.
+    if let Err(r) = owned(&state, &caller, &id).await {
+        return r;
+    }
+    let mut held = state.upload_locks().acquire(&id).await;
     let upload = match owned(&state, &caller, &id).await {
         Ok(u) => u,
         Err(r) => return r,
     };
-    match patch_inner(&state, &upload, &headers, body, offset).await {
-        Ok(r) => r,
-        Err(e) => error(e),
-    }
-}
-
-async fn patch_inner(
-    state: &AppState,
-    upload: &Upload,
-    headers: &HeaderMap,
-    body: Body,
-    offset: u64,
-) -> ApiResult<Response> {
     if offset != upload.offset {
-        let mut e = ApiError::conflict(format!(
-            "Upload-Offset {offset} does not match the upload's offset {}",
-            upload.offset
-        ));
-        e.body.field = Some("Upload-Offset".into());
-        let mut r = e.into_response();
-        r.headers_mut()
-            .insert("Upload-Offset", HeaderValue::from(upload.offset));
-        return Ok(tus_headers(r));
+        return offset_conflict(
+            &format!(
+                "Upload-Offset {offset} does not match the upload's offset {}",
+                upload.offset
+            ),
+            upload.offset,
+        );
     }
-    let checksum = header(headers, "Upload-Checksum")
-        .map(tus::Checksum::parse)
-        .transpose()?;
-    let written = tus::write(
-        state.db(),
-        state.blobs(),
-        upload,
-        body,
-        checksum,
-        ttl_ms(state),
-    )
-    .await?;
-    let new_offset = match written {
-        tus::Written::Done(o) | tus::Written::Broken(o) => o,
-        tus::Written::Mismatch => {
-            return Ok(status(
-                StatusCode::from_u16(460).expect("460 is a valid status"),
-            ));
+    match write_chunk(&state, &upload, &mut held, c, body).await {
+        Ok(Ok(new_offset)) => {
+            let mut r = status(StatusCode::NO_CONTENT);
+            let h = r.headers_mut();
+            h.insert("Upload-Offset", HeaderValue::from(new_offset));
+            h.insert("Upload-Expires", http_date(now_ms() + ttl_ms(&state)));
+            r
         }
-        tus::Written::TooLong => {
-            return Ok(error(ApiError::new(
-                lianxiao_protocol::ErrorCode::PayloadTooLarge,
-                "the body goes past Upload-Length",
-            )));
-        }
-    };
-    let mut r = status(StatusCode::NO_CONTENT);
-    r.headers_mut()
-        .insert("Upload-Offset", HeaderValue::from(new_offset));
-    r.headers_mut()
-        .insert("Upload-Expires", http_date(now_ms() + ttl_ms(state)));
-    Ok(r)
+        Ok(Err(refused)) => refused,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Give up an upload (termination): its bytes are deleted. An upload already used as an
 /// attachment cannot be terminated (409).
 #[utoipa::path(delete, path = "/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])),
     params(("id" = String, Path), ("Tus-Resumable" = String, Header)),
-    responses((status = 204, description = "Terminated"), (status = 404, body = ErrorBody),
-        (status = 409, description = "Already attached to something", body = ErrorBody)))]
+    responses((status = 204, description = "Terminated (also when it had expired)"),
+        (status = 404, description = "No such upload, or not the caller's", body = ErrorBody),
+        (status = 409, description = "Already attached to homework or work", body = ErrorBody),
+        (status = 412, description = "Tus-Resumable missing or unsupported")))]
 pub async fn terminate(
     State(state): State<AppState>,
     caller: Caller,
@@ -379,31 +491,38 @@ pub async fn terminate(
     if let Some(r) = version_refused(&headers) {
         return r;
     }
-    let lock = state.upload_locks().get(&id);
-    let _guard = lock.lock().await;
-    let upload = match owned(&state, &caller, &id).await {
-        Ok(u) => u,
-        Err(r) if r.status() == StatusCode::GONE => {
-            uploads_delete(&state, &id).await;
-            return status(StatusCode::NO_CONTENT);
-        }
+    match owned(&state, &caller, &id).await {
+        Ok(_) => {}
+        // An expired upload can still be given up: that frees its disk at once.
+        Err(r) if r.status() == StatusCode::GONE => {}
         Err(r) => return r,
-    };
-    if upload.attached {
-        return error(ApiError::conflict(
-            "this upload is already attached and cannot be deleted",
-        ));
     }
-    uploads_delete(&state, &id).await;
-    status(StatusCode::NO_CONTENT)
+    // Stops a PATCH still writing it.
+    let _held = state.upload_locks().acquire(&id).await;
+    match terminate_inner(&state, &caller, &id).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
 }
 
-async fn uploads_delete(state: &AppState, id: &str) {
-    let _ = sqlx::query("DELETE FROM uploads WHERE id = $1 AND attached_at IS NULL")
-        .bind(id)
-        .execute(state.db().pool())
-        .await;
-    state.blobs().remove(id).await;
+async fn terminate_inner(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Response> {
+    let deleted =
+        sqlx::query("DELETE FROM uploads WHERE id = $1 AND owner_id = $2 AND attached_at IS NULL")
+            .bind(id)
+            .bind(&caller.user_id)
+            .execute(state.db().pool())
+            .await?;
+    if deleted.rows_affected() > 0 {
+        state.blobs().remove(id).await;
+        return Ok(status(StatusCode::NO_CONTENT));
+    }
+    let mut conn = state.db().pool().acquire().await?;
+    match uploads::load(&mut conn, id).await? {
+        Some(_) => Err(ApiError::conflict(
+            "this upload is already attached and cannot be deleted",
+        )),
+        None => Err(ApiError::not_found("upload")),
+    }
 }
 
 /// The upload as JSON (for clients that prefer it to tus headers).

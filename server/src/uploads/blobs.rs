@@ -1,6 +1,6 @@
 //! The blob store: one file per upload id under `<data_dir>/blobs/`. Uploads write into it at
 //! their offset; attachments are read from it. (An S3-compatible store can sit behind the
-//! same three calls later.)
+//! same few calls later.)
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,8 @@ pub struct Blobs {
 }
 
 impl Blobs {
-    pub fn open(data_dir: &Path) -> std::io::Result<Blobs> {
+    /// The store under `data_dir`, created if missing.
+    pub fn under(data_dir: &Path) -> std::io::Result<Blobs> {
         let dir = data_dir.join("blobs");
         std::fs::create_dir_all(&dir)?;
         Ok(Blobs { dir })
@@ -28,6 +29,11 @@ impl Blobs {
 
     pub async fn create(&self, id: &str) -> std::io::Result<()> {
         tokio::fs::File::create(self.path(id)).await.map(|_| ())
+    }
+
+    /// The stored bytes, for reading (attachment downloads).
+    pub async fn open(&self, id: &str) -> std::io::Result<tokio::fs::File> {
+        tokio::fs::File::open(self.path(id)).await
     }
 
     pub async fn remove(&self, id: &str) {

@@ -84,6 +84,9 @@ fn too_large(what: &str, limit: u64) -> ApiError {
 }
 
 /// Checks that `user_id` may upload this, before anything is stored.
+///
+/// A homework the caller cannot see answers 404, so its existence is not revealed; one they
+/// see but may not upload this for (a parent, or a teacher sending work) answers 403.
 pub async fn authorise(conn: &mut AnyConnection, user_id: &str, u: &NewUpload) -> ApiResult<()> {
     if u.kind == WorkKind::Text {
         return Err(ApiError::validation(
@@ -210,6 +213,18 @@ pub async fn claim(
         if u.attached {
             return Err(bad("is already used"));
         }
+        // Conditional, so two transactions claiming the same upload cannot both win (on
+        // PostgreSQL the second waits for the first, then finds it attached).
+        let marked = sqlx::query(
+            "UPDATE uploads SET attached_at = $2 WHERE id = $1 AND attached_at IS NULL",
+        )
+        .bind(&u.id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if marked.rows_affected() == 0 {
+            return Err(bad("is already used"));
+        }
         sqlx::query(
             "INSERT INTO attachments (id, owner_id, homework_id, kind, file_name, content_type, size, sha256, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -225,11 +240,6 @@ pub async fn claim(
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        sqlx::query("UPDATE uploads SET attached_at = $2 WHERE id = $1")
-            .bind(&u.id)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
         out.push(Attachment {
             id: u.id,
             kind: u.kind,
@@ -242,19 +252,29 @@ pub async fn claim(
     Ok(out)
 }
 
-/// Deletes unfinished uploads past their expiry, with their bytes.
+/// Deletes unfinished uploads past their expiry, with their bytes. (Finished ones wait for
+/// the hand-in that claims them.)
 pub async fn remove_expired(db: &crate::db::Db, blobs: &Blobs) -> sqlx::Result<u64> {
+    let now = now_ms();
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT id FROM uploads WHERE expires_at < $1 AND completed_at IS NULL")
-            .bind(now_ms())
+            .bind(now)
             .fetch_all(db.pool())
             .await?;
+    let mut removed = 0;
     for id in &ids {
-        sqlx::query("DELETE FROM uploads WHERE id = $1 AND completed_at IS NULL")
-            .bind(id)
-            .execute(db.pool())
-            .await?;
-        blobs.remove(id).await;
+        // Checked again: a PATCH may have moved the expiry since the SELECT.
+        let deleted = sqlx::query(
+            "DELETE FROM uploads WHERE id = $1 AND expires_at < $2 AND completed_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+        if deleted.rows_affected() > 0 {
+            blobs.remove(id).await;
+            removed += 1;
+        }
     }
-    Ok(ids.len() as u64)
+    Ok(removed)
 }

@@ -3,24 +3,37 @@
 //! A body is streamed to the blob file as it arrives. Without a checksum, the bytes that
 //! arrived before a broken connection are kept (so the client resumes from there); with one,
 //! the whole chunk is discarded unless it arrived complete and matched.
+//!
+//! Mobile connections often die without closing: the server then hears nothing, neither
+//! bytes nor an end. Such a body is given up after [`IDLE_TIMEOUT`], and sooner when the
+//! client comes back with a new request for the same upload (it takes the upload over).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use axum::body::Body;
 use base64::Engine;
 use futures::StreamExt;
+use lianxiao_protocol::MAX_CHUNK_BYTES;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::{
+    io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt},
+    sync::{OwnedMutexGuard, watch},
+};
 
 use super::{Blobs, Upload};
 use crate::{
     db::{Db, now_ms},
     error::{ApiError, ApiResult},
 };
+
+/// A PATCH body that sends nothing for this long is treated as broken. Longer than the
+/// core's stall timeout, so a slow but moving link is never cut by the server first.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `Upload-Metadata`: comma-separated `key base64value` pairs (the value may be absent).
 pub fn parse_metadata(header: &str) -> Result<HashMap<String, String>, String> {
@@ -88,14 +101,46 @@ impl Checksum {
 /// other processes.
 #[derive(Default)]
 pub struct Locks {
-    inner: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    inner: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+struct Slot {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Bumped by every request that wants the upload; the holder stops when it changes.
+    takeover: watch::Sender<u64>,
+}
+
+/// The right to write one upload, until dropped.
+pub struct Held {
+    _slot: Arc<Slot>,
+    _guard: OwnedMutexGuard<()>,
+    takeover: watch::Receiver<u64>,
 }
 
 impl Locks {
-    pub fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, m| Arc::strong_count(m) > 1);
-        map.entry(id.to_owned()).or_default().clone()
+    /// Waits for the upload, asking whoever holds it to stop first: the newest request is
+    /// the one a client is waiting on.
+    pub async fn acquire(&self, id: &str) -> Held {
+        let slot = {
+            let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            map.retain(|_, s| Arc::strong_count(s) > 1);
+            map.entry(id.to_owned())
+                .or_insert_with(|| {
+                    Arc::new(Slot {
+                        lock: Arc::default(),
+                        takeover: watch::Sender::new(0),
+                    })
+                })
+                .clone()
+        };
+        slot.takeover.send_modify(|n| *n += 1);
+        let takeover = slot.takeover.subscribe();
+        let guard = slot.lock.clone().lock_owned().await;
+        Held {
+            _slot: slot,
+            _guard: guard,
+            takeover,
+        }
     }
 }
 
@@ -105,18 +150,22 @@ pub enum Written {
     Done(u64),
     /// The checksum did not match; nothing was kept.
     Mismatch,
-    /// The body broke off; the offset the upload now has.
+    /// The body broke off or went quiet; the offset the upload now has.
     Broken(u64),
-    /// More bytes than the upload has room for; nothing was kept.
+    /// A newer request for this upload made this one stop; the offset the upload now has.
+    TakenOver(u64),
+    /// More bytes than the upload has room for, or than one chunk may hold; nothing was kept.
     TooLong,
 }
 
 /// Streams `body` into the upload's blob at `upload.offset`, then records the new offset
-/// (and, at the end, the file's SHA-256). The caller holds the upload's lock.
+/// (and, at the end, the file's SHA-256). The blob is synced before the row moves, so an
+/// offset never counts bytes that are not on disk.
 pub async fn write(
     db: &Db,
     blobs: &Blobs,
     upload: &Upload,
+    held: &mut Held,
     body: Body,
     mut checksum: Option<Checksum>,
     ttl_ms: i64,
@@ -130,15 +179,27 @@ pub async fn write(
     file.seek(std::io::SeekFrom::Start(upload.offset))
         .await
         .map_err(|e| anyhow::anyhow!("seek blob: {e}"))?;
-    let room = upload.length - upload.offset;
+    let room = (upload.length - upload.offset).min(MAX_CHUNK_BYTES);
     let mut written: u64 = 0;
     let mut stream = body.into_data_stream();
-    let mut broken = false;
-    let mut too_long = false;
-    while let Some(frame) = stream.next().await {
-        let Ok(data) = frame else {
-            broken = true;
-            break;
+    let (mut broken, mut taken_over, mut too_long) = (false, false, false);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = held.takeover.changed() => {
+                taken_over = true;
+                break;
+            }
+            frame = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => frame,
+        };
+        let data = match frame {
+            Ok(None) => break,
+            Ok(Some(Ok(data))) => data,
+            // The connection broke, or went quiet for too long.
+            Ok(Some(Err(_))) | Err(_) => {
+                broken = true;
+                break;
+            }
         };
         if written + data.len() as u64 > room {
             too_long = true;
@@ -152,6 +213,9 @@ pub async fn write(
             .map_err(|e| anyhow::anyhow!("write blob: {e}"))?;
         written += data.len() as u64;
     }
+    if too_long {
+        return Ok(Written::TooLong);
+    }
     file.flush()
         .await
         .map_err(|e| anyhow::anyhow!("flush blob: {e}"))?;
@@ -160,22 +224,17 @@ pub async fn write(
         .map_err(|e| anyhow::anyhow!("sync blob: {e}"))?;
     drop(file);
 
-    let keep = if too_long {
-        0
-    } else if broken {
-        if checksum.is_some() { 0 } else { written }
-    } else if let Some(c) = checksum {
-        if c.matches() {
+    let keep = match checksum {
+        // A chunk that did not arrive whole cannot be verified.
+        Some(_) if broken || taken_over => 0,
+        Some(c) => {
+            if !c.matches() {
+                return Ok(Written::Mismatch);
+            }
             written
-        } else {
-            return Ok(Written::Mismatch);
         }
-    } else {
-        written
+        None => written,
     };
-    if too_long {
-        return Ok(Written::TooLong);
-    }
     let new_offset = upload.offset + keep;
     if keep > 0 {
         let complete = new_offset == upload.length;
@@ -205,7 +264,9 @@ pub async fn write(
             ));
         }
     }
-    Ok(if broken {
+    Ok(if taken_over {
+        Written::TakenOver(new_offset)
+    } else if broken {
         Written::Broken(new_offset)
     } else {
         Written::Done(new_offset)
