@@ -79,7 +79,7 @@ VENV="$ROOT/.tools/venv"
 if ! "$VENV/bin/python" -c 'import tusclient' 2>/dev/null; then
     section "Installing tuspy (pip, into .tools/venv)"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check tuspy
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "tuspy>=1.1,<2"
 fi
 export LIANXIAO_TEST_PYTHON="$VENV/bin/python" LIANXIAO_REQUIRE_TUSPY=1
 

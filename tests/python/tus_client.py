@@ -1,10 +1,13 @@
 """Uploads a file to Lianxiao's tus endpoint with tuspy, a third-party tus client.
 
-    tus_client.py SERVER TOKEN FILE [--stop-at N] [--url UPLOAD_URL] [--chunk N]
+    tus_client.py SERVER TOKEN FILE [--chunk BYTES] [--chunks N] [--url UPLOAD_URL]
+                                    [--store URLS_FILE]
 
-Without --url it creates the upload (metadata: an instructions file); with --url it resumes
-that upload from the offset the server reports. --stop-at ends early, as a broken connection
-would. Prints JSON: {"url": ..., "offset": ...}.
+Without --url (and with nothing in --store for this file) it creates the upload, as a
+teacher's instructions file. With --url, or with --store naming where an earlier run kept
+the URL (tuspy's own resumability: URLs stored by file fingerprint), it resumes from the
+offset the server reports. --chunks stops after that many chunks, as a broken connection
+would. Prints JSON: {"url", "resumed_from", "offset", "chunks"}.
 """
 
 import argparse
@@ -12,6 +15,7 @@ import json
 import os
 
 from tusclient import client
+from tusclient.storage.filestorage import FileStorage
 
 
 def main():
@@ -19,15 +23,19 @@ def main():
     p.add_argument("server")
     p.add_argument("token")
     p.add_argument("file")
-    p.add_argument("--stop-at", type=int, default=None)
-    p.add_argument("--url", default=None)
     p.add_argument("--chunk", type=int, default=64 * 1024)
+    p.add_argument("--chunks", type=int, default=None)
+    p.add_argument("--url", default=None)
+    p.add_argument("--store", default=None)
     a = p.parse_args()
 
     tus = client.TusClient(
         a.server.rstrip("/") + "/v1/uploads",
         headers={"Authorization": "Bearer " + a.token},
     )
+    storage = {}
+    if a.store:
+        storage = {"store_url": True, "url_storage": FileStorage(a.store)}
     uploader = tus.uploader(
         a.file,
         url=a.url,
@@ -39,9 +47,27 @@ def main():
             "filename": os.path.basename(a.file),
             "filetype": "application/pdf",
         },
+        **storage,
     )
-    uploader.upload(stop_at=a.stop_at)
-    print(json.dumps({"url": uploader.url, "offset": uploader.offset}))
+    # With a known URL tuspy has asked the server (HEAD) where to go on.
+    resumed_from = uploader.offset if uploader.url else None
+    size = uploader.get_file_size()
+    sent = 0
+    while (uploader.url is None or uploader.offset < size) and (
+        a.chunks is None or sent < a.chunks
+    ):
+        uploader.upload_chunk()
+        sent += 1
+    print(
+        json.dumps(
+            {
+                "url": uploader.url,
+                "resumed_from": resumed_from,
+                "offset": uploader.offset,
+                "chunks": sent,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 //! A tus client that is not ours (tuspy, from PyPI; `scripts/test.sh` installs it in
-//! `.tools/venv`) uploads to the endpoint, stops halfway as a dropped connection would, and
-//! resumes from the server's offset in a second run.
+//! `.tools/venv`) uploads to the endpoint, stops after a few chunks as a dropped connection
+//! would, and resumes from the server's offset in later runs: once from the upload URL, once
+//! from tuspy's own URL store.
 
 use std::process::Command;
 
@@ -55,23 +56,73 @@ async fn tuspy_uploads_and_resumes_after_a_break() {
     std::fs::write(&file, &data).unwrap();
     let file = file.to_string_lossy().into_owned();
 
+    let store = dir.path().join("tus-urls.json");
+    let store = store.to_string_lossy().into_owned();
+    let chunk = "65536";
+
+    // Four chunks, then the "connection" is gone.
     let first = run(
         &python,
-        &[&base, &lead.access, &file, "--stop-at", "300000"],
+        &[
+            &base,
+            &lead.access,
+            &file,
+            "--chunk",
+            chunk,
+            "--chunks",
+            "4",
+            "--store",
+            &store,
+        ],
     );
+    assert_eq!(
+        first["resumed_from"],
+        serde_json::Value::Null,
+        "a new upload"
+    );
+    assert_eq!(first["offset"], 4 * 65536);
     let url = first["url"].as_str().unwrap().to_owned();
     let id = url.rsplit('/').next().unwrap().to_owned();
     let info = lead.get(&format!("/v1/uploads/{id}")).await;
-    let offset = info.body["offset"].as_u64().unwrap();
-    assert!(
-        (300_000..1_000_000).contains(&offset),
-        "stopped part-way: {offset}"
-    );
+    assert_eq!(info.body["offset"], 4 * 65536);
     assert_eq!(info.body["complete"], false);
 
-    let second = run(&python, &[&base, &lead.access, &file, "--url", &url]);
-    assert_eq!(second["offset"], 1_000_000);
+    // Resumed from the upload URL: tuspy asks the server for the offset and goes on.
+    let second = run(
+        &python,
+        &[
+            &base,
+            &lead.access,
+            &file,
+            "--chunk",
+            chunk,
+            "--chunks",
+            "3",
+            "--url",
+            &url,
+        ],
+    );
+    assert_eq!(second["resumed_from"], 4 * 65536);
+    assert_eq!(second["offset"], 7 * 65536);
+
+    // Resumed by tuspy's own URL store (by file fingerprint), to the end.
+    let third = run(
+        &python,
+        &[
+            &base,
+            &lead.access,
+            &file,
+            "--chunk",
+            chunk,
+            "--store",
+            &store,
+        ],
+    );
+    assert_eq!(third["url"], url.as_str(), "the same upload, not a new one");
+    assert_eq!(third["resumed_from"], 7 * 65536);
+    assert_eq!(third["offset"], 1_000_000);
     let info = lead.get(&format!("/v1/uploads/{id}")).await;
+    assert_eq!(info.body["offset"], 1_000_000);
     assert_eq!(info.body["complete"], true);
     assert_eq!(
         info.body["sha256"],
