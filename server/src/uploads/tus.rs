@@ -236,7 +236,9 @@ pub async fn write(
         None => written,
     };
     let new_offset = upload.offset + keep;
-    if keep > 0 {
+    // A request that ended normally extends the expiry even when it carried no bytes, so
+    // the Upload-Expires it answers with is true.
+    if keep > 0 || !(broken || taken_over || upload.completed) {
         let complete = new_offset == upload.length;
         let sha256 = if complete {
             hash_file(&path).await?
