@@ -222,6 +222,30 @@ impl HomeworkHandle {
         let created = now_ms();
         let handin_id = format!("{}{}", crate::LOCAL_ID_PREFIX, uuid::Uuid::now_v7());
         let id = handin_id.clone();
+        let batch = store::homework::handin_batch(&id);
+        // Hash the files before taking the writer: a big video must not hold the store.
+        let hw_id = homework_id.clone();
+        let files = s
+            .store
+            .read(move |c| store::homework::draft(c, &hw_id))
+            .await?
+            .map(|d| d.files)
+            .unwrap_or_default();
+        let mut uploads = Vec::with_capacity(files.len());
+        for f in &files {
+            uploads.push(
+                crate::uploads::prepare(crate::UploadRequest {
+                    path: f.path.clone().into(),
+                    purpose: UploadPurpose::Submission,
+                    homework_id: Some(homework_id.clone()),
+                    kind: f.kind,
+                    file_name: f.file_name.clone(),
+                    content_type: f.content_type.clone(),
+                    batch: Some(batch.clone()),
+                })
+                .await?,
+            );
+        }
         s.store
             .write(move |tx| {
                 let homework = store::homework::get(tx, &homework_id)?
@@ -270,21 +294,13 @@ impl HomeworkHandle {
                     total_bytes: total,
                 };
                 store::homework::insert_handin(tx, &handin)?;
-                let batch = store::homework::handin_batch(&id);
-                for f in &draft.files {
-                    super::upload_queue::add(
-                        tx,
-                        &super::upload_queue::NewUpload {
-                            batch: batch.clone(),
-                            path: f.path.clone(),
-                            purpose: UploadPurpose::Submission,
-                            homework_id: Some(homework_id.clone()),
-                            kind: f.kind,
-                            file_name: f.file_name.clone(),
-                            content_type: f.content_type.clone(),
-                        },
-                        created,
-                    )?;
+                if draft.files != files {
+                    return Err(Error::Conflict(
+                        "the draft changed while it was being handed in; hand it in again".into(),
+                    ));
+                }
+                for upload in &uploads {
+                    store::uploads::add(tx, upload, created)?;
                 }
                 store::homework::delete_draft(tx, &homework_id)?;
                 store::outbox::enqueue(tx, OutboxKind::HandIn, &id, None, created)?;

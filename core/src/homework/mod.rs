@@ -10,7 +10,6 @@
 mod drafts;
 pub mod photos;
 mod teaching;
-mod upload_queue;
 
 use std::sync::Arc;
 

@@ -234,33 +234,32 @@ impl HomeworkHandle {
     ) -> Result<()> {
         let s = self.shared().clone();
         let review_id = format!("{}{}", crate::LOCAL_ID_PREFIX, uuid::Uuid::now_v7());
-        let (voice_file, voice_name) = match &voice {
-            Some(path) => {
-                let (copy, name, content_type) =
-                    self.copy_for_upload(path, WorkKind::Audio).await?;
-                (Some((copy, content_type)), Some(name))
-            }
-            None => (None, None),
-        };
         let id = review_id.clone();
+        let voice = match &voice {
+            Some(path) => {
+                let (copy, file_name, content_type) =
+                    self.copy_for_upload(path, WorkKind::Audio).await?;
+                Some(
+                    crate::uploads::prepare(crate::UploadRequest {
+                        path: copy,
+                        purpose: UploadPurpose::Feedback,
+                        homework_id: Some(sub.homework_id.clone()),
+                        kind: WorkKind::Audio,
+                        file_name,
+                        content_type,
+                        batch: Some(review_batch(&id)),
+                    })
+                    .await?,
+                )
+            }
+            None => None,
+        };
         let created = now_ms();
         s.store
             .write(move |tx| {
                 store::homework::insert_review(tx, &id, &sub.id, action, &body, created)?;
-                if let (Some((path, content_type)), Some(name)) = (voice_file, voice_name) {
-                    super::upload_queue::add(
-                        tx,
-                        &super::upload_queue::NewUpload {
-                            batch: review_batch(&id),
-                            path: path.to_string_lossy().into_owned(),
-                            purpose: UploadPurpose::Feedback,
-                            homework_id: Some(sub.homework_id.clone()),
-                            kind: WorkKind::Audio,
-                            file_name: name,
-                            content_type,
-                        },
-                        created,
-                    )?;
+                if let Some(voice) = &voice {
+                    store::uploads::add(tx, voice, created)?;
                 }
                 store::outbox::enqueue(tx, OutboxKind::Review, &id, None, created)?;
                 Ok(())
@@ -316,18 +315,19 @@ impl HomeworkHandle {
         batch: &str,
     ) -> Result<()> {
         let (copy, file_name, content_type) = self.copy_for_upload(path, kind).await?;
-        let upload = super::upload_queue::NewUpload {
-            batch: batch.to_owned(),
-            path: copy.to_string_lossy().into_owned(),
+        let upload = crate::uploads::prepare(crate::UploadRequest {
+            path: copy,
             purpose,
             homework_id: None,
             kind,
             file_name,
             content_type,
-        };
+            batch: Some(batch.to_owned()),
+        })
+        .await?;
         let s = self.shared();
         s.store
-            .write(move |tx| super::upload_queue::add(tx, &upload, now_ms()).map(|_| ()))
+            .write(move |tx| store::uploads::add(tx, &upload, now_ms()).map(|_| ()))
             .await?;
         s.uploads_enqueued();
         Ok(())
