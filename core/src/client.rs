@@ -96,6 +96,7 @@ pub(crate) struct Shared {
     org_version: watch::Sender<u64>,
     outbox_version: watch::Sender<u64>,
     homework_version: watch::Sender<u64>,
+    timetable_version: watch::Sender<u64>,
     /// Wakes the uploader: files were queued or the network came back.
     pub(crate) uploads_wake: Notify,
     /// The uploader's progress and settings.
@@ -121,6 +122,14 @@ impl Shared {
 
     pub(crate) fn homework_watch(&self) -> watch::Receiver<u64> {
         self.homework_version.subscribe()
+    }
+
+    pub(crate) fn timetable_changed(&self) {
+        self.timetable_version.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn timetable_watch(&self) -> watch::Receiver<u64> {
+        self.timetable_version.subscribe()
     }
 
     /// Files were queued for upload: start now.
@@ -226,6 +235,7 @@ impl Client {
             org_version: watch::channel(0).0,
             outbox_version: watch::channel(0).0,
             homework_version: watch::channel(0).0,
+            timetable_version: watch::channel(0).0,
             uploads_wake: Notify::new(),
             uploads: Default::default(),
         });
@@ -349,6 +359,11 @@ impl Client {
     /// Attachments going up (resumable, in the background).
     pub fn uploads(&self) -> crate::uploads::Uploads {
         crate::uploads::Uploads::new(self.clone())
+    }
+
+    /// The timetable: lessons, today / now / next, reminders; scheduling for teachers.
+    pub fn timetable(&self) -> crate::timetable::Timetable {
+        crate::timetable::Timetable::new(self.clone())
     }
 
     pub fn notices(&self) -> Notices {

@@ -16,6 +16,7 @@ mod realtime;
 mod secure_storage;
 mod store;
 mod sync;
+mod timetable;
 mod uploads;
 
 pub use accounts::{AccountInfo, Accounts, ClientConfig};
@@ -31,6 +32,11 @@ pub use notices::{
 pub use outbox::{OutboxFailure, OutboxKind};
 pub use secure_storage::{
     FileSecureStorage, MemorySecureStorage, SecureStorage, SecureStorageError,
+};
+pub use timetable::{
+    ChangeKind as LessonChangeKind, DEFAULT_REMINDER_LEAD_SECS, DEFAULT_UTC_OFFSET_MINUTES,
+    LessonChange, LessonReminder, ReminderListener, Timetable, TimetableListener,
+    TimetableSnapshot,
 };
 pub use uploads::{
     DEFAULT_STALL_TIMEOUT, UploadError, UploadLink, UploadListener, UploadRequest, UploadState,

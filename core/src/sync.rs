@@ -37,6 +37,7 @@ pub(crate) struct Changed {
     pub notices: bool,
     pub org: bool,
     pub homework: bool,
+    pub timetable: bool,
     /// Local files (drafts of deleted homework) to delete once the page is committed.
     pub orphaned_files: Vec<String>,
 }
@@ -82,6 +83,10 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                 store::homework::put_summary(conn, summary)?;
                 changed.homework = true;
             }
+            SyncItem::Lesson { lesson } => {
+                store::lessons::upsert(conn, lesson)?;
+                changed.timetable = true;
+            }
             SyncItem::Removed { kind, id } => match kind {
                 EntityKind::Notice => {
                     store::notices::remove(conn, id)?;
@@ -120,6 +125,10 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                 EntityKind::HomeworkSummary => {
                     store::homework::remove_summary(conn, id)?;
                     changed.homework = true;
+                }
+                EntityKind::Lesson => {
+                    store::lessons::remove(conn, id)?;
+                    changed.timetable = true;
                 }
             },
         }
@@ -169,6 +178,9 @@ async fn run(shared: &Arc<Shared>) -> Result<()> {
         }
         if changed.homework {
             shared.homework_changed();
+        }
+        if changed.timetable {
+            shared.timetable_changed();
         }
         for path in changed.orphaned_files {
             let _ = std::fs::remove_file(path);

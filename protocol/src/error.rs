@@ -56,6 +56,9 @@ pub struct ErrorBody {
     /// For roster imports: every bad row, with its line number.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<crate::roster::RosterRowError>,
+    /// For a timetable `conflict`: the lesson the request clashes with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clash: Option<Box<crate::lessons::LessonClash>>,
 }
 
 impl ErrorBody {
@@ -66,6 +69,7 @@ impl ErrorBody {
             field: None,
             retry_after_secs: None,
             rows: Vec::new(),
+            clash: None,
         }
     }
 }

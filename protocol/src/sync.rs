@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Millis,
     homework::{Homework, HomeworkSummary, Submission},
+    lessons::Lesson,
     notices::{Notice, ReceiptSummary},
     org::{Child, ClassInfo, LinkGroup, User},
 };
@@ -23,6 +24,7 @@ pub enum EntityKind {
     Homework,
     Submission,
     HomeworkSummary,
+    Lesson,
 }
 
 impl EntityKind {
@@ -37,6 +39,7 @@ impl EntityKind {
             EntityKind::Homework => "homework",
             EntityKind::Submission => "submission",
             EntityKind::HomeworkSummary => "homework_summary",
+            EntityKind::Lesson => "lesson",
         }
     }
 
@@ -51,6 +54,7 @@ impl EntityKind {
             "homework" => Some(EntityKind::Homework),
             "submission" => Some(EntityKind::Submission),
             "homework_summary" => Some(EntityKind::HomeworkSummary),
+            "lesson" => Some(EntityKind::Lesson),
             _ => None,
         }
     }
@@ -87,6 +91,9 @@ pub enum SyncItem {
     },
     HomeworkSummary {
         summary: HomeworkSummary,
+    },
+    Lesson {
+        lesson: Lesson,
     },
     /// No longer visible to the caller (retracted, unlinked, moved): remove it locally.
     Removed {

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod homework;
 pub mod http;
 pub mod idempotency;
+pub mod lessons;
 pub mod notices;
 pub mod org;
 pub mod realtime;

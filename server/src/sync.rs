@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 use crate::{
     db::now_ms,
     error::{ApiError, ApiResult},
-    homework, notices, org,
+    homework, lessons, notices, org,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -130,6 +130,9 @@ pub async fn page(
             EntityKind::HomeworkSummary => homework::summary(conn, &c.id)
                 .await?
                 .map(|summary| SyncItem::HomeworkSummary { summary }),
+            EntityKind::Lesson => lessons::load_lesson(conn, user_id, &c.id)
+                .await?
+                .map(|lesson| SyncItem::Lesson { lesson }),
         };
         items.push(item.unwrap_or_else(removed_item));
     }

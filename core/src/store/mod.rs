@@ -3,6 +3,7 @@
 //! never blocks the screens; all database work runs on tokio's blocking pool.
 
 pub(crate) mod homework;
+pub(crate) mod lessons;
 pub(crate) mod notices;
 pub(crate) mod org;
 pub(crate) mod outbox;
@@ -24,6 +25,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0001_notices_and_outbox.sql")),
         M::up(include_str!("migrations/0002_uploads.sql")),
         M::up(include_str!("migrations/0003_homework.sql")),
+        M::up(include_str!("migrations/0004_timetable.sql")),
     ])
 });
 

@@ -7,6 +7,7 @@ mod auth;
 pub mod extract;
 mod health;
 mod homework;
+mod lessons;
 mod notices;
 mod sync;
 mod uploads;
@@ -41,6 +42,7 @@ use crate::app::AppState;
         (name = "auth", description = "Sign-in, tokens, the caller"),
         (name = "notices", description = "School notices and receipts (回执)"),
         (name = "homework", description = "Homework (同步作业): assign, hand in, grade, sign off"),
+        (name = "lessons", description = "Timetable (排课) and live lessons"),
         (name = "uploads", description = "Resumable uploads (tus 1.0)"),
         (name = "sync", description = "Incremental sync and realtime events"),
         (name = "admin", description = "Roster import"),
@@ -93,6 +95,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(homework::return_work))
         .routes(routes!(homework::sign_off))
         .routes(routes!(homework::download))
+        .routes(routes!(lessons::list, lessons::schedule))
+        .routes(routes!(lessons::get))
+        .routes(routes!(lessons::move_lesson))
+        .routes(routes!(lessons::cancel))
         .routes(routes!(sync::sync))
         .routes(routes!(sync::events))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

@@ -1,0 +1,186 @@
+//! Live lessons and the timetable (排课): a lead teacher's class teaches, receiving classes in
+//! the link group follow, each with its assistant teacher.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Millis, org::PersonRef};
+
+/// 同步互动 (everyone in a LiveKit room) or 同步直播 (one publisher, many HLS viewers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LessonMode {
+    Interactive,
+    Broadcast,
+}
+
+impl LessonMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LessonMode::Interactive => "interactive",
+            LessonMode::Broadcast => "broadcast",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "interactive" => Some(LessonMode::Interactive),
+            "broadcast" => Some(LessonMode::Broadcast),
+            _ => None,
+        }
+    }
+}
+
+/// A receiving class and who assists in it, as asked for when scheduling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceivingClassRequest {
+    pub class_id: String,
+    /// 助课教师: must teach or assist in that class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant_id: Option<String>,
+}
+
+/// `POST /v1/lessons`: schedule a lesson, or a weekly series of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScheduleLesson {
+    pub subject: String,
+    pub title: String,
+    pub starts_at: Millis,
+    pub ends_at: Millis,
+    pub mode: LessonMode,
+    /// The lead teacher's own class, which the lesson is taught in.
+    pub lead_class_id: String,
+    #[serde(default)]
+    pub receiving: Vec<ReceivingClassRequest>,
+    /// Who teaches: defaults to the caller. An admin scheduling for a teacher names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_teacher_id: Option<String>,
+    /// Repeat every week at the same time while the start is before this (the end of term).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly_until: Option<Millis>,
+}
+
+/// Most lessons one weekly series may hold (a long term and some).
+pub const MAX_LESSONS_PER_SERIES: usize = 30;
+
+/// `POST /v1/lessons/{id}/move`: the same lesson at another time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MoveLesson {
+    pub starts_at: Millis,
+    pub ends_at: Millis,
+}
+
+/// `POST /v1/lessons/{id}/cancel`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CancelLesson {
+    #[serde(default)]
+    pub reason: String,
+    /// Also cancel the series' later lessons.
+    #[serde(default)]
+    pub and_following: bool,
+}
+
+/// What a scheduling call created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScheduledLessons {
+    /// Shared by the lessons of one weekly series; equals the only lesson's id otherwise.
+    pub series_id: String,
+    pub lessons: Vec<Lesson>,
+}
+
+/// Where a lesson stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LessonStatus {
+    Scheduled,
+    Live,
+    /// The source stopped mid-lesson (a push dropped); a new push resumes it.
+    Interrupted,
+    Ended,
+    Cancelled,
+}
+
+impl LessonStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LessonStatus::Scheduled => "scheduled",
+            LessonStatus::Live => "live",
+            LessonStatus::Interrupted => "interrupted",
+            LessonStatus::Ended => "ended",
+            LessonStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "scheduled" => Some(LessonStatus::Scheduled),
+            "live" => Some(LessonStatus::Live),
+            "interrupted" => Some(LessonStatus::Interrupted),
+            "ended" => Some(LessonStatus::Ended),
+            "cancelled" => Some(LessonStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// One class taking part in a lesson.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LessonClass {
+    pub class_id: String,
+    pub class_name: String,
+    pub school_name: String,
+    /// The lead teacher's class (true) or a receiving class.
+    pub lead: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant: Option<PersonRef>,
+}
+
+/// A lesson as one person sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Lesson {
+    pub id: String,
+    pub series_id: String,
+    pub subject: String,
+    pub title: String,
+    pub starts_at: Millis,
+    pub ends_at: Millis,
+    pub mode: LessonMode,
+    pub status: LessonStatus,
+    pub lead_teacher: PersonRef,
+    /// The lead class first, then the receiving classes.
+    pub classes: Vec<LessonClass>,
+    /// Set when the lesson was moved: its start before the (last) move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cancel_reason: String,
+    pub updated_at: Millis,
+}
+
+/// Why a lesson cannot be scheduled at a time: the lesson already there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LessonClash {
+    pub lesson_id: String,
+    pub title: String,
+    pub starts_at: Millis,
+    pub ends_at: Millis,
+    /// The double-booked class, when a class clashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_id: Option<String>,
+    /// The double-booked teacher, when a teacher clashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_id: Option<String>,
+    /// Which lesson of the requested series clashes (its start).
+    pub requested_start: Millis,
+}
