@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use lianxiao_core::protocol::WorkKind;
 
 /// Shown after every `--help`: the exit codes scripts can rely on.
 pub const EXIT_CODES_HELP: &str = "\
@@ -27,10 +28,12 @@ on disk and sent with retries.";
 #[command(
     name = "lianxiao",
     version,
-    about = "联校 Lianxiao in a terminal: school notices, 回执 acknowledgments and receipts",
+    about = "联校 Lianxiao in a terminal: school notices and 回执, homework and grades",
     long_about = "联校 Lianxiao in a terminal: sign in (several accounts on one device), sync, read \
                   and acknowledge (回执) school notices, and for teachers post notices, see who \
-                  has not read or acknowledged, and remind them.",
+                  has not read or acknowledged, and remind them. Homework: students draft and \
+                  hand in (files go up resumably), teachers assign, follow, grade and return \
+                  work, parents see grades and sign off (家长签字).",
     after_long_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
@@ -58,9 +61,38 @@ pub struct Global {
     #[arg(long, global = true, env = "LIANXIAO_ACCOUNT", value_name = "LOGIN")]
     pub account: Option<String>,
 
-    /// How long to try to deliver an action before leaving it queued (exit code 3).
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 5.0)]
-    pub wait: f64,
+    /// How long to try to deliver an action before leaving it queued (exit code 3). `--wait`
+    /// alone (put it after the command's arguments): until it is delivered or refused.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        default_value = "5",
+        num_args = 0..=1,
+        default_missing_value = "until-done",
+        value_parser = parse_wait
+    )]
+    pub wait: Wait,
+}
+
+/// How long an action may take to reach the server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Wait {
+    Secs(f64),
+    /// Until it is delivered or refused for good (Ctrl-C leaves it queued).
+    UntilDone,
+}
+
+fn parse_wait(text: &str) -> Result<Wait, String> {
+    match text.trim() {
+        "until-done" | "forever" => Ok(Wait::UntilDone),
+        t => match t.parse::<f64>() {
+            Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => {
+                Ok(Wait::Secs(secs))
+            }
+            _ => Err("a number of seconds (0 to 86400), or nothing: until delivered".into()),
+        },
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +123,9 @@ pub enum Command {
     /// School notices (通知).
     #[command(subcommand)]
     Notices(NoticesCommand),
+    /// Homework (作业): drafts and hand-ins, assigning, reports, grading, parents' sign-off.
+    #[command(subcommand)]
+    Homework(HomeworkCommand),
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +209,267 @@ pub struct PostArgs {
     pub json: bool,
 }
 
+/// `homework` commands. Ids (homework, submission) can be shortened to a unique prefix.
+#[derive(Debug, Subcommand)]
+pub enum HomeworkCommand {
+    /// The homework on this device, latest due first (run `sync` to refresh).
+    List {
+        /// Only this child's homework (parents): name, id, or login of the child's account
+        /// signed in on this device.
+        #[arg(long, value_name = "LOGIN|NAME|ID")]
+        child: Option<String>,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// One homework in full: instructions, attachments, and where each piece of work stands
+    /// (draft, uploading with progress, delivered with the server's receipt time, graded).
+    Show {
+        /// The homework id (a unique prefix is enough).
+        id: String,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Assign a homework to classes you teach (teachers; online).
+    Assign(AssignArgs),
+    /// Change a homework you assigned (online); students are told it was edited.
+    Edit(EditArgs),
+    /// Delete a homework you assigned (online).
+    Delete {
+        /// The homework id (a unique prefix is enough).
+        id: String,
+        /// Delete it even though students have handed in work (their work goes too).
+        #[arg(long)]
+        confirm: bool,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Show or change your draft (students): text, files, their order. Kept on this device
+    /// until you hand it in.
+    Draft(DraftArgs),
+    /// Hand the draft in: its files go up (resumably), then the hand-in, exactly once. Add
+    /// `--wait` to wait until it is delivered, showing the upload's progress.
+    HandIn {
+        /// The homework id (a unique prefix is enough).
+        id: String,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Per class: who handed in, who is missing, who was late (teachers; online).
+    Report {
+        /// The homework id (a unique prefix is enough).
+        id: String,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// The work handed in for a homework (teachers: fetched from the server and kept on this
+    /// device; students and parents: their own).
+    Submissions {
+        /// The homework id (a unique prefix is enough).
+        id: String,
+        /// Only this class (a class id or name, as for `assign`).
+        #[arg(long = "class", value_name = "CLASS")]
+        class: Option<String>,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Grade a submission with a score and feedback (teachers).
+    Grade {
+        /// The submission id (a unique prefix is enough; see `homework submissions`).
+        submission: String,
+        #[arg(long)]
+        score: u32,
+        #[arg(long, default_value = "")]
+        feedback: String,
+        /// An audio file with spoken feedback.
+        #[arg(long, value_name = "FILE")]
+        voice: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Send a submission back for redo, saying why (teachers).
+    Return {
+        /// The submission id (a unique prefix is enough).
+        submission: String,
+        /// Why it goes back.
+        #[arg(long, visible_alias = "reason")]
+        feedback: String,
+        /// An audio file explaining it.
+        #[arg(long, value_name = "FILE")]
+        voice: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Remind everyone who has not handed in (teachers; at most once an hour).
+    Remind {
+        /// The homework id (a unique prefix is enough).
+        id: String,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Sign a child's work off (家长签字, parents).
+    SignOff {
+        /// The submission id, or the homework id (then the child's work; `--child` when the
+        /// homework went to several of your children).
+        id: String,
+        #[arg(long, value_name = "LOGIN|NAME|ID")]
+        child: Option<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Download an attachment (instructions, handed-in work, voice feedback).
+    Attachment {
+        /// The attachment id (as `homework show` / `submissions` list it).
+        id: String,
+        /// Where to put it (a file, or a directory to keep its name); default: only print
+        /// the path of this device's copy.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// How photos are sized before they are sent: at most this many pixels on the long
+    /// side, or `original`. Without a value, shows the setting.
+    PhotoSize {
+        #[arg(value_name = "PIXELS|original")]
+        size: Option<String>,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+}
+
+impl HomeworkCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            HomeworkCommand::Assign(a) => a.json,
+            HomeworkCommand::Edit(e) => e.json,
+            HomeworkCommand::Draft(d) => d.json,
+            HomeworkCommand::List { json, .. }
+            | HomeworkCommand::Show { json, .. }
+            | HomeworkCommand::Delete { json, .. }
+            | HomeworkCommand::HandIn { json, .. }
+            | HomeworkCommand::Report { json, .. }
+            | HomeworkCommand::Submissions { json, .. }
+            | HomeworkCommand::Grade { json, .. }
+            | HomeworkCommand::Return { json, .. }
+            | HomeworkCommand::Remind { json, .. }
+            | HomeworkCommand::SignOff { json, .. }
+            | HomeworkCommand::Attachment { json, .. }
+            | HomeworkCommand::PhotoSize { json, .. } => json.json,
+        }
+    }
+}
+
+/// What a student may hand in: text, photo, audio, video, file.
+pub fn parse_kind(text: &str) -> Result<WorkKind, String> {
+    WorkKind::parse(text.trim()).ok_or_else(|| "one of text, photo, audio, video, file".to_owned())
+}
+
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// A class id, or a class name as your synced classes show it (as for `notices post`).
+    /// Repeatable: one homework for several classes (同步作业).
+    #[arg(long = "class", value_name = "CLASS", required = true, num_args = 1..)]
+    pub classes: Vec<String>,
+    #[arg(long)]
+    pub title: String,
+    #[arg(long, default_value = "")]
+    pub instructions: String,
+    /// Due time: RFC 3339, local "YYYY-MM-DD HH:MM", or from now by the server's clock:
+    /// +90m, +3h, +2d.
+    #[arg(long, value_name = "TIME")]
+    pub due: String,
+    /// Accept work after the due time (marked late); without it late work is refused.
+    #[arg(long)]
+    pub late_ok: bool,
+    /// What students may hand in, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = parse_kind,
+        default_value = "text,photo",
+        value_name = "KINDS"
+    )]
+    pub kinds: Vec<WorkKind>,
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_score: u32,
+    /// A parent must sign the work off (家长签字).
+    #[arg(long)]
+    pub parent_sign_off: bool,
+    /// Cap on all files of one hand-in, in MB [default: the server's, 200 MB].
+    #[arg(long, value_name = "MB")]
+    pub max_mb: Option<u64>,
+    /// A file for the instructions, FILE or FILE:KIND (kind from the extension when left
+    /// out). Repeatable.
+    #[arg(long = "attach", value_name = "FILE[:KIND]")]
+    pub attach: Vec<String>,
+    /// Print the homework as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The homework id (a unique prefix is enough).
+    pub id: String,
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long)]
+    pub instructions: Option<String>,
+    /// New due time (as for `assign`).
+    #[arg(long, value_name = "TIME")]
+    pub due: Option<String>,
+    /// Accept late work from now on.
+    #[arg(long, conflicts_with = "no_late")]
+    pub late_ok: bool,
+    /// Refuse late work from now on.
+    #[arg(long)]
+    pub no_late: bool,
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind, value_name = "KINDS")]
+    pub kinds: Option<Vec<WorkKind>>,
+    #[arg(long, value_name = "N")]
+    pub max_score: Option<u32>,
+    /// Ask for a parent's sign-off from now on.
+    #[arg(long, conflicts_with = "no_parent_sign_off")]
+    pub parent_sign_off: bool,
+    /// Stop asking for a parent's sign-off.
+    #[arg(long)]
+    pub no_parent_sign_off: bool,
+    /// Add a file to the instructions, FILE or FILE:KIND. Repeatable.
+    #[arg(long = "attach", value_name = "FILE[:KIND]")]
+    pub attach: Vec<String>,
+    /// Take an attachment off the instructions (its id, from `homework show`). Repeatable.
+    #[arg(long = "drop-attachment", value_name = "ID")]
+    pub drop_attachment: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DraftArgs {
+    /// The homework id (a unique prefix is enough).
+    pub id: String,
+    /// Replace the draft's text.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Add a file, FILE or FILE:KIND (photo, audio, video, file; from the extension when
+    /// left out). Photos are shrunk on this device (see `homework photo-size`). Repeatable.
+    #[arg(long = "add", value_name = "FILE[:KIND]")]
+    pub add: Vec<String>,
+    /// Remove the file at this position (1 = first, as the draft lists them). Repeatable.
+    #[arg(long = "remove", value_name = "N")]
+    pub remove: Vec<usize>,
+    /// Move the file at position FROM to position TO.
+    #[arg(long = "move", num_args = 2, value_names = ["FROM", "TO"])]
+    pub move_file: Option<Vec<usize>>,
+    /// Throw the draft away, with its files.
+    #[arg(long, conflicts_with_all = ["text", "add", "remove", "move_file"])]
+    pub discard: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +503,104 @@ mod tests {
             panic!("not a post");
         };
         assert_eq!(p.classes, ["三年级(1)班", "c2"]);
+    }
+
+    #[test]
+    fn wait_takes_seconds_or_alone_means_until_done() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["lianxiao"][..], args].concat()).map(|c| (c.global.wait, c))
+        };
+        let (wait, _) = parse(&["sync"]).unwrap();
+        assert_eq!(wait, Wait::Secs(5.0));
+        let (wait, _) = parse(&["--wait", "1", "notices", "ack", "n1"]).unwrap();
+        assert_eq!(wait, Wait::Secs(1.0));
+        let (wait, cli) = parse(&["homework", "hand-in", "hw1", "--wait", "--json"]).unwrap();
+        assert_eq!(wait, Wait::UntilDone);
+        let Command::Homework(HomeworkCommand::HandIn { id, json }) = cli.command else {
+            panic!("not a hand-in");
+        };
+        assert_eq!((id.as_str(), json.json), ("hw1", true));
+        let (wait, _) = parse(&["homework", "hand-in", "hw1", "--wait"]).unwrap();
+        assert_eq!(wait, Wait::UntilDone);
+        assert_eq!(parse(&["--wait", "-1", "sync"]).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            parse(&["--wait", "soon", "sync"]).unwrap_err().exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn homework_commands_parse_kinds_files_and_positions() {
+        let cli = Cli::try_parse_from([
+            "lianxiao",
+            "homework",
+            "assign",
+            "--class",
+            "三年级(1)班",
+            "--title",
+            "t",
+            "--due",
+            "+2d",
+            "--kinds",
+            "photo,text",
+            "--attach",
+            "sheet.pdf",
+        ])
+        .unwrap();
+        let Command::Homework(HomeworkCommand::Assign(a)) = cli.command else {
+            panic!("not assign");
+        };
+        assert_eq!(a.kinds, [WorkKind::Photo, WorkKind::Text]);
+        assert_eq!(a.max_score, 100);
+        assert!(!a.late_ok && !a.parent_sign_off);
+        let e = Cli::try_parse_from([
+            "lianxiao",
+            "homework",
+            "assign",
+            "--class",
+            "c",
+            "--title",
+            "t",
+            "--due",
+            "+1d",
+            "--kinds",
+            "photo,poem",
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let cli = Cli::try_parse_from([
+            "lianxiao",
+            "homework",
+            "draft",
+            "hw1",
+            "--add",
+            "a.jpg",
+            "--add",
+            "b.m4a:audio",
+            "--remove",
+            "2",
+            "--move",
+            "3",
+            "1",
+        ])
+        .unwrap();
+        let Command::Homework(HomeworkCommand::Draft(d)) = cli.command else {
+            panic!("not draft");
+        };
+        assert_eq!(d.add, ["a.jpg", "b.m4a:audio"]);
+        assert_eq!(d.remove, [2]);
+        assert_eq!(d.move_file, Some(vec![3, 1]));
+        let e = Cli::try_parse_from([
+            "lianxiao",
+            "homework",
+            "draft",
+            "hw1",
+            "--discard",
+            "--text",
+            "x",
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
     }
 
     #[test]

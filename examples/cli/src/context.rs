@@ -10,11 +10,12 @@ use std::{
 
 use lianxiao_core::{
     AccountInfo, Accounts, Client, ClientConfig, ClientState, FileSecureStorage, OutboxKind,
+    UploadState,
 };
 use tokio::time::Instant;
 
 use crate::{
-    cli::Global,
+    cli::{Global, Wait},
     exit::{CliResult, Exit, Failure},
     output::Out,
 };
@@ -28,7 +29,8 @@ pub struct Context {
     pub data_dir: PathBuf,
     pub out: Out,
     account: Option<String>,
-    wait: Duration,
+    /// `None`: until delivered or refused (`--wait` without a value).
+    wait: Option<Duration>,
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -67,10 +69,14 @@ impl Context {
             data_dir: data_dir.clone(),
             secure_storage: Arc::new(FileSecureStorage::new(data_dir.join("tokens.json"))),
         })?;
-        let wait = if global.wait.is_finite() && global.wait >= 0.0 {
-            Duration::from_secs_f64(global.wait.min(600.0))
-        } else {
-            return Err(Failure::validation("--wait must be a number of seconds"));
+        let wait = match global.wait {
+            Wait::Secs(secs) if secs.is_finite() && secs >= 0.0 => {
+                Some(Duration::from_secs_f64(secs.min(86_400.0)))
+            }
+            Wait::Secs(_) => {
+                return Err(Failure::validation("--wait must be a number of seconds"));
+            }
+            Wait::UntilDone => None,
         };
         Ok(Context {
             accounts,
@@ -125,12 +131,38 @@ impl Context {
         Ok(client)
     }
 
+    /// How long this command tries (`--wait`); `None`: until done.
+    pub fn wait(&self) -> Option<Duration> {
+        self.wait
+    }
+
+    /// When this command's tries end (`--wait`); `None`: no end.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.wait.map(|w| Instant::now() + w)
+    }
+
+    /// Starts the client's background work (uploader, outbox sender, sync) when files are
+    /// waiting to go up: only the uploader sends them, and a hand-in waits for its files.
+    pub async fn start_if_uploading(&self, client: &Client) {
+        let uploading = client.uploads().list().await.is_ok_and(|list| {
+            list.iter()
+                .any(|u| matches!(u.state, UploadState::Pending | UploadState::Uploading))
+        });
+        if uploading {
+            client.start();
+        }
+    }
+
     /// Sends actions queued by earlier commands (best effort, within the wait) and reports
     /// on stderr what was rejected or is still waiting.
     pub async fn send_queued(&self, client: &Client) {
+        self.start_if_uploading(client).await;
         let pending = client.outbox_pending().await.unwrap_or(0);
         if pending > 0 {
-            let wait = self.wait.min(Duration::from_secs(3));
+            let wait = self
+                .wait
+                .unwrap_or(Duration::MAX)
+                .min(Duration::from_secs(3));
             let sent = self
                 .out
                 .spin("发送待发操作 / sending queued actions…", async {
@@ -161,11 +193,12 @@ impl Context {
     }
 
     /// Prints (and clears) actions the server rejected for good. The one matching `own`
-    /// (kind and notice id) is returned instead of printed: the caller's action.
-    async fn report_rejections(
+    /// (kind, and the id it is about when known) is returned instead of printed: the
+    /// caller's action.
+    pub async fn report_rejections(
         &self,
         client: &Client,
-        own: Option<(OutboxKind, &str)>,
+        own: Option<(OutboxKind, Option<&str>)>,
     ) -> Option<Failure> {
         let failures = client.outbox_failures().await.ok()?;
         let mut mine = None;
@@ -174,12 +207,16 @@ impl Context {
                 Exit::from_code_str(&f.error_code),
                 format!("被拒绝 / rejected by the server: {}", f.message),
             );
-            if own.is_some_and(|(kind, id)| kind == f.kind && id == f.notice_id) {
+            if mine.is_none()
+                && own.is_some_and(|(kind, id)| {
+                    kind == f.kind && id.is_none_or(|id| id == f.notice_id)
+                })
+            {
                 mine = Some(failure);
             } else {
                 self.out.note(
                     &format!(
-                        "一项早先的操作被拒绝 / an earlier action was rejected ({} notice {}): {}",
+                        "一项早先的操作被拒绝 / an earlier action was rejected ({} {}): {}",
                         f.kind.as_str(),
                         f.notice_id,
                         f.message
@@ -192,30 +229,38 @@ impl Context {
         mine
     }
 
+    /// Sends the outbox again and again until it is empty (true) or `deadline` passes or
+    /// only a sign-in can send it (false).
+    pub async fn flush_until(&self, client: &Client, deadline: Option<Instant>) -> bool {
+        loop {
+            let flushed = match deadline {
+                Some(d) => tokio::time::timeout_at(d, client.flush_outbox()).await,
+                None => Ok(client.flush_outbox().await),
+            };
+            match flushed {
+                Ok(Ok(0)) => return true,
+                Ok(Ok(_)) | Ok(Err(_)) => {}
+                Err(_) => return false,
+            }
+            if client.state() == ClientState::AuthExpired
+                || deadline.is_some_and(|d| Instant::now() + Duration::from_millis(500) >= d)
+            {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Tries to deliver the outbox for up to the wait, then says how `kind` on `notice_id`
     /// (this command's action) ended.
     pub async fn deliver(&self, client: &Client, kind: OutboxKind, notice_id: &str) -> Delivery {
-        let deadline = Instant::now() + self.wait;
+        let deadline = self.deadline();
         let all_sent = self
             .out
-            .spin("发送中 / sending…", async {
-                loop {
-                    match tokio::time::timeout_at(deadline, client.flush_outbox()).await {
-                        Ok(Ok(0)) => return true,
-                        Ok(Ok(_)) | Ok(Err(_)) => {}
-                        Err(_) => return false,
-                    }
-                    if client.state() == ClientState::AuthExpired
-                        || Instant::now() + Duration::from_millis(500) >= deadline
-                    {
-                        return false;
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            })
+            .spin("发送中 / sending…", self.flush_until(client, deadline))
             .await;
         if let Some(failure) = self
-            .report_rejections(client, Some((kind, notice_id)))
+            .report_rejections(client, Some((kind, Some(notice_id))))
             .await
         {
             return Delivery::Rejected(failure);

@@ -63,6 +63,7 @@ fn wants_json(command: &Command) -> bool {
             | NoticesCommand::Ack { .. }
             | NoticesCommand::Remind { .. } => false,
         },
+        Command::Homework(h) => h.json(),
         Command::Login { .. } | Command::Switch { .. } | Command::Logout { .. } => false,
     }
 }
@@ -78,5 +79,6 @@ async fn run(cli: Cli, out: Out) -> CliResult {
         Command::Logout { force } => commands::accounts::logout(&ctx, force).await,
         Command::Sync(j) => commands::sync::run(&ctx, j.json).await,
         Command::Notices(n) => commands::notices::run(&ctx, n).await,
+        Command::Homework(h) => commands::homework::run(&ctx, h).await,
     }
 }

@@ -116,6 +116,74 @@ impl Out {
     }
 }
 
+impl Out {
+    /// A byte progress display on stderr: a bar on a terminal, else a line now and then
+    /// (each quarter, and whenever the message changes) so logs show it moving.
+    pub fn progress(&self) -> Progress {
+        let bar = self.spinner.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:24}] {bytes}/{total_bytes} {bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        Progress {
+            bar,
+            out: *self,
+            last: None,
+        }
+    }
+}
+
+/// See [`Out::progress`].
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    out: Out,
+    /// What the last plain line said: message and quarter.
+    last: Option<(String, u64)>,
+}
+
+impl Progress {
+    pub fn update(&mut self, message: &str, sent: u64, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(sent.min(total));
+            bar.set_message(message.to_owned());
+            return;
+        }
+        let quarter = (sent * 4).checked_div(total).unwrap_or(0);
+        let now = (message.to_owned(), quarter);
+        if self.last.as_ref() != Some(&now) {
+            let amount = match (sent * 100).checked_div(total) {
+                Some(pct) => format!(" {pct}% ({} / {})", human_bytes(sent), human_bytes(total)),
+                None => String::new(),
+            };
+            self.out.note(&format!("{message}{amount}"), "2");
+            self.last = Some(now);
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// "820 B", "12.5 KB", "3.4 MB".
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KB", n as f64 / 1024.0),
+        _ => format!("{:.1} MB", n as f64 / 1_048_576.0),
+    }
+}
+
 pub fn paint(on: bool, text: &str, sgr: &str) -> String {
     if on {
         format!("\x1b[{sgr}m{text}\x1b[0m")
@@ -183,6 +251,25 @@ pub fn parse_time(text: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// Parses a due time: what [`parse_time`] takes, or a time from `now` (Unix ms, the
+/// server's clock): "+90m", "+3h", "+2d".
+pub fn parse_due(text: &str, now: i64) -> Option<i64> {
+    let t = text.trim();
+    if let Some(rel) = t.strip_prefix('+') {
+        let unit = rel.chars().last()?;
+        let n = &rel[..rel.len() - unit.len_utf8()];
+        let n: i64 = n.trim().parse().ok().filter(|n| *n > 0)?;
+        let ms = match unit {
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            _ => return None,
+        };
+        return now.checked_add(n.checked_mul(ms)?);
+    }
+    parse_time(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +284,25 @@ mod tests {
         let local = parse_time("2025-09-01 08:00").unwrap();
         assert_eq!(local_time(local), "2025-09-01 08:00");
         assert_eq!(parse_time("tomorrow"), None);
+    }
+
+    #[test]
+    fn due_times_can_be_relative_to_the_server_clock() {
+        assert_eq!(parse_due("+90m", 1000), Some(1000 + 5_400_000));
+        assert_eq!(parse_due("+2d", 0), Some(172_800_000));
+        assert_eq!(parse_due("+3h", 0), Some(10_800_000));
+        assert_eq!(parse_due("1970-01-01T00:00:01Z", 5), Some(1000));
+        assert_eq!(parse_due("+0d", 0), None);
+        assert_eq!(parse_due("+2w", 0), None);
+        assert_eq!(parse_due("+", 0), None);
+        assert_eq!(parse_due("+2天", 0), None);
+    }
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_bytes(820), "820 B");
+        assert_eq!(human_bytes(12_800), "12.5 KB");
+        assert_eq!(human_bytes(3_565_158), "3.4 MB");
     }
 
     #[test]

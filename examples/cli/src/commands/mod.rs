@@ -1,5 +1,6 @@
 //! One module per group of commands.
 
 pub mod accounts;
+pub mod homework;
 pub mod notices;
 pub mod sync;

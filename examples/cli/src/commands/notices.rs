@@ -149,7 +149,7 @@ impl Unacted for NoticeView {
 
 /// `--child`: the child's id, by id, name, or the login of the child's own account when it is
 /// signed in on this device (the synced `Child` has no login).
-async fn resolve_child(ctx: &Context, client: &Client, wanted: &str) -> CliResult<String> {
+pub async fn resolve_child(ctx: &Context, client: &Client, wanted: &str) -> CliResult<String> {
     let children = client.children().await?;
     if children.is_empty() {
         return Err(Failure::validation(
@@ -377,11 +377,11 @@ async fn receipt(ctx: &Context, client: &Client, id: &str, kind: OutboxKind) -> 
     }
 }
 
-fn class_label(c: &ClassInfo) -> String {
+pub fn class_label(c: &ClassInfo) -> String {
     format!("{} · {}", c.school.name, c.name)
 }
 
-fn match_class<'a>(classes: &'a [ClassInfo], wanted: &str) -> CliResult<Option<&'a ClassInfo>> {
+pub fn match_class<'a>(classes: &'a [ClassInfo], wanted: &str) -> CliResult<Option<&'a ClassInfo>> {
     let wanted = wanted.trim();
     if let Some(c) = classes.iter().find(|c| c.id == wanted) {
         return Ok(Some(c));
@@ -421,7 +421,7 @@ fn looks_like_id(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-async fn resolve_classes(client: &Client, wanted: &[String]) -> CliResult<Vec<String>> {
+pub async fn resolve_classes(client: &Client, wanted: &[String]) -> CliResult<Vec<String>> {
     let mut classes = client.classes().await?;
     let all_known = wanted
         .iter()
@@ -436,7 +436,6 @@ async fn resolve_classes(client: &Client, wanted: &[String]) -> CliResult<Vec<St
     for w in wanted {
         let id = match match_class(&classes, w)? {
             Some(c) => c.id.clone(),
-            // An id we have not synced: the server decides.
             // Looks like an id we have not synced: the server decides.
             None if looks_like_id(w) => w.trim().to_owned(),
             None => {
