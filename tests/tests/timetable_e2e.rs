@@ -53,6 +53,26 @@ async fn wait_timetable(
     .unwrap_or_else(|_| panic!("timetable never showed {what}"))
 }
 
+/// Waits until the phone's store holds `n` lessons in the coming month.
+async fn wait_lessons(phone: &Phone, n: usize) {
+    let now = phone.client.server_now();
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let lessons = phone
+                .client
+                .timetable()
+                .lessons(now - DAY, now + 30 * DAY)
+                .await;
+            if lessons.expect("store readable").len() == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the phone never had {n} lessons"));
+}
+
 #[derive(Default)]
 struct Reminders(Mutex<Vec<LessonReminder>>);
 
@@ -126,10 +146,8 @@ async fn timetable_is_known_offline_reminds_once_and_tells_of_changes() {
         s.next.as_ref().map(|l| &l.id) == Some(&soon.id)
     })
     .await;
-    wait_timetable(&parent, "the lesson as next", |s| {
-        s.next.as_ref().map(|l| &l.id) == Some(&soon.id)
-    })
-    .await;
+    wait_lessons(&student, 4).await;
+    wait_lessons(&parent, 4).await;
     student
         .client
         .timetable()
