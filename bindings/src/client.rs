@@ -7,7 +7,7 @@ use lianxiao_core::{
     protocol::{Child, ClassInfo, LinkGroup, User},
 };
 
-use crate::{Notices, Result, read, sync, write};
+use crate::{HomeworkHandle, Notices, Result, Uploads, read, sync, write};
 
 /// Receives the connection state: the current one first, then each change. Called on the
 /// core's worker threads: hop to the main thread to draw.
@@ -99,6 +99,16 @@ impl Client {
 
     pub fn notices(&self) -> Arc<Notices> {
         Notices::wrap(self.inner.notices())
+    }
+
+    /// Homework: the list, drafts and hand-in; assigning and grading for teachers.
+    pub fn homework(&self) -> Arc<HomeworkHandle> {
+        HomeworkHandle::wrap(self.inner.homework())
+    }
+
+    /// The files this account is sending, with their progress.
+    pub fn uploads(&self) -> Arc<Uploads> {
+        Uploads::wrap(self.inner.uploads())
     }
 
     /// The signed-in person, once synced.

@@ -22,15 +22,20 @@ mod accounts;
 mod android;
 mod client;
 mod error;
+mod homework;
+mod homework_types;
 mod logging;
 mod notices;
 mod types;
+mod uploads;
 
 pub use accounts::{Accounts, ClientConfig, SecureStorage};
 pub use client::{Client, StateListener, TaskHandle};
 pub use error::{LianxiaoError, SecureStorageError};
+pub use homework::{HomeworkHandle, HomeworkListener, InstructionFile, NewHomework};
 pub use logging::{LogLevel, LogSink, init_logging};
 pub use notices::{NoticeListener, Notices};
+pub use uploads::{UploadListener, UploadRequest, Uploads};
 
 uniffi::setup_scaffolding!();
 

@@ -7,8 +7,11 @@ import java.io.File
 import java.nio.file.Files
 import java.util.concurrent.LinkedBlockingQueue
 import java.util.concurrent.TimeUnit
+import javax.imageio.ImageIO
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.After
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNull
@@ -20,15 +23,41 @@ import org.lianxiao.core.Accounts
 import org.lianxiao.core.Client
 import org.lianxiao.core.ClientConfig
 import org.lianxiao.core.DeliveryState
+import org.lianxiao.core.EditHomework
+import org.lianxiao.core.HandinState
+import org.lianxiao.core.HomeworkHandle
+import org.lianxiao.core.HomeworkView
 import org.lianxiao.core.LianxiaoException
+import org.lianxiao.core.NewHomework
 import org.lianxiao.core.NoticeAudience
 import org.lianxiao.core.NoticeFilter
 import org.lianxiao.core.NoticeListener
 import org.lianxiao.core.NoticeView
 import org.lianxiao.core.PostNotice
 import org.lianxiao.core.SecureStorage
+import org.lianxiao.core.StudentReportLine
+import org.lianxiao.core.UploadPurpose
+import org.lianxiao.core.UploadRequest
+import org.lianxiao.core.UploadState
+import org.lianxiao.core.WorkKind
+import org.lianxiao.core.WorkState
+import org.lianxiao.core.ktx.flow
 
 private const val PASSWORD = "lianxiao-demo"
+private const val DAY_MS = 86_400_000L
+
+/** A photo of a page as the picker hands it over: a PNG file at [file]'s path. */
+private fun photo(file: File, width: Int = 2000, height: Int = 1500): String {
+    val image = java.awt.image.BufferedImage(width, height, java.awt.image.BufferedImage.TYPE_INT_RGB)
+    for (y in 0 until height step 8) for (x in 0 until width) image.setRGB(x, y, (x * 31 + y * 17) and 0xffffff)
+    check(ImageIO.write(image, "png", file)) { "no PNG writer" }
+    return file.path
+}
+
+private fun bytesFile(file: File, size: Int): String {
+    file.writeBytes(ByteArray(size) { (it % 251).toByte() })
+    return file.path
+}
 
 /** The real server binary in a fresh data directory; restartable on the same port. */
 class ServerProcess {
@@ -196,5 +225,115 @@ class BindingsTest {
             fail("reached a stopped server")
         } catch (e: LianxiaoException.Offline) {
         }
+    }
+
+    /** [homework]'s view once sync has brought it to this phone and [check] holds. */
+    private suspend fun seen(client: Client, homework: HomeworkHandle, id: String, check: (HomeworkView) -> Boolean): HomeworkView {
+        var view: HomeworkView? = null
+        until("homework $id to be seen") {
+            client.syncNow()
+            view = try { homework.get(id) } catch (e: LianxiaoException.NotFound) { null }
+            view?.let(check) == true
+        }
+        return view!!
+    }
+
+    @Test fun homeworkGoesFromTeacherToStudentToParent() = runBlocking<Unit> {
+        val files = Files.createTempDirectory("lianxiao-kt-files-").toFile()
+        val teacher = accounts.signIn("t_wang", PASSWORD)
+        teacher.syncNow()
+        teacher.start()
+        val th = teacher.homework()
+        val hw = th.assign(
+            NewHomework(
+                title = "看图写话",
+                instructions = "拍下作业纸，再写两句话。",
+                classIds = teacher.classes().map { it.id },
+                dueAt = teacher.serverNow() + DAY_MS,
+                acceptedKinds = listOf(WorkKind.TEXT, WorkKind.PHOTO),
+                maxScore = 100u,
+                requiresSignoff = true,
+            ),
+        )
+        assertEquals(2, hw.classes.size)
+
+        // A worksheet sent through the upload queue on its own, then attached by an edit.
+        val uploads = teacher.uploads()
+        val upload = uploads.enqueue(
+            UploadRequest(
+                path = bytesFile(File(files, "worksheet.pdf"), 30_000),
+                purpose = UploadPurpose.INSTRUCTIONS,
+                kind = WorkKind.FILE,
+                fileName = "worksheet.pdf",
+                contentType = "application/pdf",
+            ),
+        )
+        val serverId = withTimeout(20_000) { uploads.wait(upload) }
+        assertEquals(UploadState.DONE, uploads.status(upload)!!.state)
+        assertEquals(30_000uL, uploads.status(upload)!!.sent)
+        val edited = th.edit(hw.id, EditHomework(attachmentIds = listOf(serverId)))
+        assertEquals(listOf("worksheet.pdf"), edited.attachments.map { it.fileName })
+
+        // The student drafts: text, two photos from the picker, reordered, one removed.
+        val student = accounts.signIn("s_li01", PASSWORD)
+        student.start()
+        val work = student.homework()
+        val given = seen(student, work, hw.id) { it.homework.attachments.size == 1 }
+        assertEquals(WorkState.NotStarted, given.work.single().state)
+        work.setDraftText(hw.id, "图上有一只小猫。")
+        work.addDraftFile(hw.id, photo(File(files, "IMG_0001.png")), WorkKind.PHOTO)
+        var draft = work.addDraftFile(hw.id, photo(File(files, "IMG_0002.png")), WorkKind.PHOTO)
+        val ids = draft.files.map { it.id }
+        draft = work.reorderDraftFiles(hw.id, ids.reversed())
+        assertEquals(ids.reversed(), draft.files.map { it.id })
+        draft = work.removeDraftFile(hw.id, ids[0])
+        assertEquals(listOf(ids[1]), draft.files.map { it.id })
+        assertEquals("shrunk to a JPEG on the phone", "image/jpeg", draft.files[0].contentType)
+        assertEquals(WorkState.Draft, work.get(hw.id).work.single().state)
+
+        // Hand in, and follow it through the Flow over the core's listener until delivered.
+        val handin = work.handIn(hw.id)
+        assertTrue(handin.state != HandinState.FAILED)
+        assertEquals("图上有一只小猫。", handin.text)
+        val delivered = withTimeout(20_000) {
+            work.flow(hw.id).first { it?.work?.single()?.state is WorkState.Delivered }
+        }!!
+        val state = delivered.work.single().state as WorkState.Delivered
+        assertEquals(1u, state.attempt)
+        assertTrue(!state.late)
+        assertNull("the draft left the phone", work.draft(hw.id))
+        assertTrue(student.uploads().list().any { it.homeworkId == hw.id && it.state == UploadState.DONE })
+
+        // The teacher grades with a score, words and a voice file.
+        val subs = th.fetchSubmissions(hw.id, null)
+        assertEquals(1, subs.size)
+        assertEquals(1, subs[0].attempts.single().attachments.size)
+        th.grade(subs[0].id, 95u, "写得很好", bytesFile(File(files, "feedback.m4a"), 12_000))
+        until("the grade to be delivered") { teacher.outboxPending() == 0uL }
+
+        // The parent sees the grade, hears the feedback and signs off.
+        val parent = accounts.signIn("p_li", PASSWORD)
+        parent.start()
+        val ph = parent.homework()
+        val graded = seen(parent, ph, hw.id) { it.work.singleOrNull()?.state is WorkState.Graded }
+        assertEquals(WorkState.Graded(95u, 100u), graded.work.single().state)
+        assertTrue(graded.work.single().needsSignOff)
+        val review = graded.work.single().submission!!.attempts.last().review!!
+        assertEquals("写得很好", review.feedback)
+        assertEquals(12_000L, File(ph.openAttachment(review.voice!!.id)).length())
+        ph.signOff(graded.work.single().submission!!.id, "已检查")
+        until("the sign-off to be delivered") { parent.outboxPending() == 0uL }
+
+        val report = th.report(hw.id)
+        assertEquals(1u, report.summary.classes.sumOf { it.signedOff })
+        val lines: List<StudentReportLine> = report.classes.flatMap { it.students }
+        assertEquals(95u, lines.single { it.submissionId != null }.score)
+        assertTrue("others are reminded", th.remind(hw.id).reminded > 0u)
+        try {
+            th.delete(hw.id, false)
+            fail("deleted handed-in work without confirming")
+        } catch (e: LianxiaoException.Conflict) {
+        }
+        th.delete(hw.id, true)
     }
 }

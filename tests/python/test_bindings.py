@@ -7,14 +7,17 @@ Prints `N passed, N failed` and exits non-zero on failure.
 
 import asyncio
 import os
+import struct
 import subprocess
 import sys
 import tempfile
 import traceback
+import zlib
 
 import lianxiao_ffi as lx
 
 PASSWORD = "lianxiao-demo"
+DAY_MS = 86_400_000
 
 
 class Server:
@@ -119,11 +122,161 @@ async def typed_errors(server):
         pass
 
 
+def png(path, width=640, height=480):
+    """A photo as the picker hands it over: an RGB PNG written by hand (no imaging library)."""
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x % 256, y % 256, (x + y) % 256))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return path
+
+
+async def until(what, check, tries=400):
+    for _ in range(tries):
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class HomeworkCollector(lx.HomeworkListener):
+    """Keeps the latest list the core sent (on its own threads)."""
+
+    def __init__(self):
+        self.latest = None
+        self.calls = 0
+
+    def on_homework(self, homework):
+        self.latest = homework
+        self.calls += 1
+
+
+async def seen(client, homework_id, check):
+    """The homework's view once sync brought it to this phone and `check` holds."""
+
+    async def look():
+        await client.sync_now()
+        try:
+            view = await client.homework().get(homework_id)
+        except lx.LianxiaoError.NotFound:
+            return None
+        return view if check(view) else None
+
+    return await until(f"homework {homework_id}", look)
+
+
+async def homework_from_teacher_to_student_to_parent(server):
+    files = tempfile.mkdtemp(prefix="lianxiao-py-files-")
+    device = accounts(server, MemoryStorage())
+    teacher = await device.sign_in("t_wang", PASSWORD)
+    await teacher.sync_now()
+    teacher.start()
+    th = teacher.homework()
+    hw = await th.assign(
+        lx.NewHomework(
+            title="看图写话",
+            instructions="拍下作业纸，再写两句话。",
+            class_ids=[c.id for c in await teacher.classes()],
+            due_at=teacher.server_now() + DAY_MS,
+            accepted_kinds=[lx.WorkKind.TEXT, lx.WorkKind.PHOTO],
+            max_score=100,
+            requires_signoff=True,
+        )
+    )
+    assert len(hw.classes) == 2, hw.classes
+
+    student = await device.sign_in("s_li01", PASSWORD)
+    student.start()
+    work = student.homework()
+    collector = HomeworkCollector()
+    handle = work.subscribe(collector)
+    view = await seen(student, hw.id, lambda v: True)
+    assert view.work[0].state == lx.WorkState.NOT_STARTED(), view.work[0].state
+
+    await work.set_photo_size(lx.PhotoSize.MAX_PIXELS(800))
+    assert await work.photo_size() == lx.PhotoSize.MAX_PIXELS(800)
+    await work.set_draft_text(hw.id, "图上有一只小猫。")
+    await work.add_draft_file(hw.id, png(os.path.join(files, "IMG_0001.png"), 1000, 750), lx.WorkKind.PHOTO)
+    draft = await work.add_draft_file(hw.id, png(os.path.join(files, "IMG_0002.png")), lx.WorkKind.PHOTO)
+    ids = [f.id for f in draft.files]
+    draft = await work.reorder_draft_files(hw.id, ids[::-1])
+    assert [f.id for f in draft.files] == ids[::-1]
+    draft = await work.remove_draft_file(hw.id, ids[1])
+    assert [f.id for f in draft.files] == [ids[0]]
+    assert draft.files[0].content_type == "image/jpeg", draft.files[0]
+    try:
+        await work.add_draft_file(hw.id, png(os.path.join(files, "clip.mp4")), lx.WorkKind.VIDEO)
+        raise AssertionError("added a kind the homework does not take")
+    except lx.LianxiaoError.Validation as e:
+        assert e.field == "kind", e.field
+
+    handin = await work.hand_in(hw.id)
+    assert handin.state != lx.HandinState.FAILED, handin
+    assert await work.draft(hw.id) is None
+
+    async def delivered():
+        mine = [v for v in collector.latest or [] if v.homework.id == hw.id]
+        return mine and mine[0].work[0].state.is_DELIVERED()
+
+    await until("the listener to report the hand-in delivered", delivered)
+    handle.cancel()
+
+    async def ended():
+        return handle.is_finished()
+
+    await until("the subscription to end", ended)
+    calls = collector.calls
+    done = [u for u in await student.uploads().list() if u.homework_id == hw.id]
+    assert [u.state for u in done] == [lx.UploadState.DONE], done
+    assert done[0].sent == done[0].total and done[0].server_id
+
+    subs = await th.fetch_submissions(hw.id, None)
+    assert len(subs) == 1 and len(subs[0].attempts[0].attachments) == 1, subs
+    voice = os.path.join(files, "feedback.m4a")
+    with open(voice, "wb") as f:
+        f.write(bytes(range(256)) * 40)
+    await th.grade(subs[0].id, 95, "写得很好", voice)
+
+    async def grade_sent():
+        return await teacher.outbox_pending() == 0
+
+    await until("the grade to be delivered", grade_sent)
+
+    parent = await device.sign_in("p_li", PASSWORD)
+    parent.start()
+    graded = await seen(parent, hw.id, lambda v: v.work and v.work[0].state.is_GRADED())
+    mine = graded.work[0]
+    assert mine.state == lx.WorkState.GRADED(score=95, max_score=100), mine.state
+    assert mine.needs_sign_off
+    review = mine.submission.attempts[-1].review
+    heard = await parent.homework().open_attachment(review.voice.id)
+    assert os.path.getsize(heard) == 256 * 40
+    await parent.homework().sign_off(mine.submission.id, "已检查")
+
+    async def signed():
+        return await parent.outbox_pending() == 0
+
+    await until("the sign-off to be delivered", signed)
+    report = await th.report(hw.id)
+    assert sum(c.signed_off for c in report.summary.classes) == 1
+    lines = [s for c in report.classes for s in c.students if s.submission_id]
+    assert isinstance(lines[0], lx.StudentReportLine) and lines[0].score == 95, lines
+    assert collector.calls == calls, "no callbacks after cancel"
+
+
 def main():
     server = Server()
     passed = failed = 0
     try:
-        for test in (sign_in_sync_and_list, typed_errors):
+        for test in (sign_in_sync_and_list, typed_errors, homework_from_teacher_to_student_to_parent):
             try:
                 asyncio.run(test(server))
                 print(f"PASS {test.__name__}")

@@ -9,14 +9,27 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import org.lianxiao.core.Client
 import org.lianxiao.core.ClientState
+import org.lianxiao.core.Homework
+import org.lianxiao.core.HomeworkHandle
+import org.lianxiao.core.HomeworkListener
+import org.lianxiao.core.HomeworkView
 import org.lianxiao.core.NoHandle
 import org.lianxiao.core.NoticeFilter
 import org.lianxiao.core.NoticeListener
 import org.lianxiao.core.NoticeView
 import org.lianxiao.core.Notices
+import org.lianxiao.core.PersonRef
 import org.lianxiao.core.SecureStorage
 import org.lianxiao.core.StateListener
+import org.lianxiao.core.StudentWork
 import org.lianxiao.core.TaskHandle
+import org.lianxiao.core.UploadListener
+import org.lianxiao.core.UploadPurpose
+import org.lianxiao.core.UploadState
+import org.lianxiao.core.UploadStatus
+import org.lianxiao.core.Uploads
+import org.lianxiao.core.WorkKind
+import org.lianxiao.core.WorkState
 
 /** Counts cancellations, as the core's handle stops its task. */
 class FakeTaskHandle : TaskHandle(NoHandle) {
@@ -100,3 +113,85 @@ class MemorySecureStorage : SecureStorage {
 
 /** A distinct empty snapshot: flow tests tell emissions apart by identity. */
 fun snapshot(): List<NoticeView> = ArrayList()
+
+/**
+ * A subscription source like the core's: `subscribe` sends [current] from another thread at
+ * once, [push] sends a new value to every live subscription.
+ */
+class FakeSource<T>(@Volatile var current: T) {
+    val handles = CopyOnWriteArrayList<FakeTaskHandle>()
+    private val listeners = CopyOnWriteArrayList<Pair<(T) -> Unit, FakeTaskHandle>>()
+    private val subscribed = CountDownLatch(1)
+
+    fun subscribe(listener: (T) -> Unit): TaskHandle {
+        val handle = FakeTaskHandle()
+        handles += handle
+        listeners += listener to handle
+        val snapshot = current
+        Thread { listener(snapshot) }.apply { start(); join() }
+        subscribed.countDown()
+        return handle
+    }
+
+    fun push(value: T) {
+        current = value
+        for ((listener, handle) in listeners) {
+            if (!handle.isFinished()) Thread { listener(value) }.apply { start(); join() }
+        }
+    }
+
+    fun awaitSubscribed() = check(subscribed.await(5, TimeUnit.SECONDS)) { "never subscribed" }
+}
+
+class FakeHomework(list: List<HomeworkView> = ArrayList()) : HomeworkHandle(NoHandle) {
+    val source = FakeSource(list)
+
+    override fun subscribe(listener: HomeworkListener): TaskHandle = source.subscribe(listener::onHomework)
+}
+
+class FakeUploads(list: List<UploadStatus> = ArrayList()) : Uploads(NoHandle) {
+    val source = FakeSource(list)
+
+    override fun subscribe(listener: UploadListener): TaskHandle = source.subscribe(listener::onUploads)
+}
+
+/** A homework as a student sees it, in [state]. */
+fun homeworkView(id: String, state: WorkState = WorkState.NotStarted): HomeworkView =
+    HomeworkView(
+        homework = Homework(
+            id = id,
+            title = "看图写话",
+            instructions = "",
+            attachments = emptyList(),
+            author = PersonRef("t1", "王老师"),
+            classes = emptyList(),
+            dueAt = 0L,
+            acceptsLate = true,
+            acceptedKinds = listOf(WorkKind.TEXT, WorkKind.PHOTO),
+            maxScore = 100u,
+            requiresSignoff = false,
+            maxSubmissionBytes = 1uL shl 20,
+            assignedAt = 0L,
+            editedAt = null,
+            authored = false,
+            remindedAt = null,
+        ),
+        work = listOf(StudentWork("s1", state, null, null, null, false, false)),
+        summary = null,
+    )
+
+fun upload(id: Long, sent: ULong, total: ULong = 1000uL): UploadStatus =
+    UploadStatus(
+        id = id,
+        state = if (sent == total) UploadState.DONE else UploadState.UPLOADING,
+        sent = sent,
+        total = total,
+        serverId = null,
+        fileName = "IMG_$id.jpg",
+        purpose = UploadPurpose.SUBMISSION,
+        kind = WorkKind.PHOTO,
+        homeworkId = "hw",
+        batch = null,
+        attempts = 0u,
+        error = null,
+    )
