@@ -1,5 +1,7 @@
 // A small Compose app showing the library in use: sign in, switch accounts, read and
-// acknowledge notices. No business logic: every rule lives in the Rust core.
+// acknowledge notices; homework for students (draft with photos, hand-in and its progress),
+// teachers (report, grade with voice, return, remind) and parents (grade, sign-off). No
+// business logic: every rule lives in the Rust core.
 plugins {
     alias(libs.plugins.android.application)
     alias(libs.plugins.kotlin.android)

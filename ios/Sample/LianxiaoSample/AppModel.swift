@@ -1,19 +1,22 @@
 // Screen state for the sample: which account is open and the calls the buttons make. Every
 // decision (what is unread, what is pending, retries) is the core's; this only forwards.
+import AVFoundation
 import Foundation
 import Lianxiao
 import LianxiaoKit
 
-/// The open account: its client, notices and network monitor, let go together.
+/// The open account: its client, notices, homework and network monitor, let go together.
 final class Session {
     let client: Client
     let notices: Notices
+    let homework: HomeworkHandle
     let userId: String
     private let reachability: PathMonitorReachability
 
     init(client: Client) {
         self.client = client
         notices = client.notices()
+        homework = client.homework()
         userId = client.userId()
         reachability = PathMonitorReachability(client: client)
         client.start()
@@ -30,6 +33,13 @@ final class AppModel: ObservableObject {
     @Published private(set) var session: Session?
     @Published private(set) var accounts: [AccountInfo] = []
     @Published private(set) var notices: [NoticeView] = []
+    @Published private(set) var homework: [HomeworkView] = []
+    /// A parent's children, for their names on the homework screens.
+    @Published private(set) var children: [Child] = []
+    /// The report a teacher opened, with the submissions fetched for grading.
+    @Published private(set) var report: TeacherReport?
+    /// A short message for the user (e.g. how many were reminded).
+    @Published var info: String?
     @Published private(set) var state: ClientState = .offline
     @Published private(set) var busy = false
     /// The last error's stable code; nil when there is none to show.
@@ -37,6 +47,7 @@ final class AppModel: ObservableObject {
 
     private let core: Accounts?
     private var streams: [Task<Void, Never>] = []
+    private var player: AVAudioPlayer?
 
     init(serverURL: String) {
         do {
@@ -73,11 +84,109 @@ final class AppModel: ObservableObject {
         perform { _ = try await self.session?.notices.acknowledge(id: id) }
     }
 
+    // MARK: Homework: students
+
+    /// Saves the draft's text as it is typed (the view debounces); errors show, no spinner.
+    func saveDraftText(_ homeworkId: String, _ text: String) {
+        perform(quiet: true) { _ = try await self.session?.homework.setDraftText(homeworkId: homeworkId, text: text) }
+    }
+
+    /// Adds a photo the picker wrote to `path`; the core copies it in, then ours is deleted.
+    func addPhoto(_ homeworkId: String, path: String) {
+        perform {
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            _ = try await self.session?.homework.addDraftFile(homeworkId: homeworkId, path: path, kind: .photo)
+        }
+    }
+
+    func removeFile(_ homeworkId: String, fileId: Int64) {
+        perform { _ = try await self.session?.homework.removeDraftFile(homeworkId: homeworkId, fileId: fileId) }
+    }
+
+    /// Puts the draft's files in this order (by file id), e.g. after a drag in the list.
+    func reorderFiles(_ homeworkId: String, fileIds: [Int64]) {
+        perform { _ = try await self.session?.homework.reorderDraftFiles(homeworkId: homeworkId, fileIds: fileIds) }
+    }
+
+    func discardDraft(_ homeworkId: String) {
+        perform { try await self.session?.homework.discardDraft(homeworkId: homeworkId) }
+    }
+
+    /// Saves the latest text, then hands in; the list then shows it on its way.
+    func handIn(_ homeworkId: String, text: String) {
+        perform {
+            guard let homework = self.session?.homework else { return }
+            _ = try await homework.setDraftText(homeworkId: homeworkId, text: text)
+            _ = try await homework.handIn(homeworkId: homeworkId)
+        }
+    }
+
+    // MARK: Homework: teachers
+
+    func openReport(_ homeworkId: String) {
+        perform {
+            guard let homework = self.session?.homework else { return }
+            let report = try await homework.report(homeworkId: homeworkId)
+            let submissions = try await homework.fetchSubmissions(homeworkId: homeworkId, classId: nil)
+            self.report = TeacherReport(
+                homeworkId: homeworkId,
+                report: report,
+                submissions: Dictionary(uniqueKeysWithValues: submissions.map { ($0.id, $0) })
+            )
+        }
+    }
+
+    func closeReport() { report = nil }
+
+    /// `voicePath`: an audio file the importer copied for us; deleted once the core has its copy.
+    func grade(_ submissionId: String, score: UInt32, feedback: String, voicePath: String?) {
+        perform {
+            defer { if let voicePath { try? FileManager.default.removeItem(atPath: voicePath) } }
+            try await self.session?.homework.grade(submissionId: submissionId, score: score, feedback: feedback, voice: voicePath)
+        }
+    }
+
+    func returnWork(_ submissionId: String, reason: String, voicePath: String?) {
+        perform {
+            defer { if let voicePath { try? FileManager.default.removeItem(atPath: voicePath) } }
+            try await self.session?.homework.returnWork(submissionId: submissionId, reason: reason, voice: voicePath)
+        }
+    }
+
+    func remind(_ homeworkId: String) {
+        perform {
+            guard let result = try await self.session?.homework.remind(homeworkId: homeworkId) else { return }
+            self.info = "已提醒 \(result.reminded) 人。"
+        }
+    }
+
+    // MARK: Homework: parents and everyone
+
+    func signOff(_ submissionId: String) {
+        perform { try await self.session?.homework.signOff(submissionId: submissionId, note: "") }
+    }
+
+    /// Downloads an attachment once (later from the phone); nil when it cannot be had now.
+    func attachmentPath(_ attachmentId: String) async -> String? {
+        try? await session?.homework.openAttachment(attachmentId: attachmentId)
+    }
+
+    /// Plays voice feedback from its local copy.
+    func play(_ attachmentId: String) {
+        perform {
+            guard let path = try await self.session?.homework.openAttachment(attachmentId: attachmentId) else { return }
+            self.player = try AVAudioPlayer(contentsOf: URL(fileURLWithPath: path))
+            self.player?.play()
+        }
+    }
+
     private func open(_ client: Client?) async throws {
         streams.forEach { $0.cancel() } // ends the subscriptions (onTermination cancels them)
         streams = []
         session?.end()
         notices = []
+        homework = []
+        report = nil
         session = client.map(Session.init)
         if let session {
             // The core calls back on its worker threads; these loops run on the main actor,
@@ -88,14 +197,18 @@ final class AppModel: ObservableObject {
             streams.append(Task { [weak self] in
                 for await state in session.client.stateStream() { self?.state = state }
             })
+            streams.append(Task { [weak self] in
+                for await list in session.homework.stream() { self?.homework = list }
+            })
         }
         accounts = try await core?.list() ?? []
+        children = try await client?.children() ?? []
     }
 
-    private func perform(_ work: @escaping @MainActor () async throws -> Void) {
+    private func perform(quiet: Bool = false, _ work: @escaping @MainActor () async throws -> Void) {
         Task {
-            busy = true
-            defer { busy = false }
+            if !quiet { busy = true }
+            defer { if !quiet { busy = false } }
             do {
                 try await work()
             } catch let error as LianxiaoError {
@@ -105,4 +218,11 @@ final class AppModel: ObservableObject {
             }
         }
     }
+}
+
+/// A homework's report per class and its submissions by id, as a teacher opened them.
+struct TeacherReport {
+    let homeworkId: String
+    let report: HomeworkReport
+    let submissions: [String: Submission]
 }

@@ -11,7 +11,18 @@ struct ContentView: View {
             if model.session == nil || addingAccount {
                 SignInView(canCancel: model.session != nil) { addingAccount = false }
             } else {
-                NoticesView(addAccount: { addingAccount = true })
+                TabView {
+                    NoticesView(addAccount: { addingAccount = true })
+                        .tabItem { Label("通知", systemImage: "bell") }
+                    HomeworkListView(addAccount: { addingAccount = true })
+                        .tabItem { Label("作业", systemImage: "book") }
+                }
+                // Its own view: SwiftUI shows one alert per view.
+                .alert("提示", isPresented: Binding(get: { model.info != nil }, set: { if !$0 { model.info = nil } })) {
+                    Button("好") { model.info = nil }
+                } message: {
+                    Text(model.info ?? "")
+                }
             }
         }
         .alert("出错了", isPresented: Binding(get: { model.errorCode != nil }, set: { if !$0 { model.errorCode = nil } })) {
@@ -29,6 +40,8 @@ func errorText(_ code: String) -> String {
     case "unauthorized": return "账号或密码不正确，或登录已过期。"
     case "forbidden": return "没有权限。"
     case "rate_limited": return "尝试次数过多，请稍后再试。"
+    case "validation": return "内容不符合要求，请检查后再试。"
+    case "conflict": return "操作与当前状态冲突（例如已过截止时间）。"
     default: return "出错了（\(code)）。"
     }
 }
@@ -70,25 +83,34 @@ struct NoticesView: View {
             List(model.notices, id: \.notice.id) { view in
                 NoticeRow(view: view)
             }
-            .navigationTitle(title)
-            .toolbar {
-                Menu("账号") {
-                    ForEach(model.accounts, id: \.userId) { account in
-                        Button(account.active ? "✓ \(account.displayName)" : account.displayName) {
-                            model.switchTo(userId: account.userId)
-                        }
-                    }
-                    Button("添加账号", action: addAccount)
-                    Button("退出当前账号", role: .destructive) { model.signOut() }
-                }
-            }
+            .navigationTitle(screenTitle(model, "通知"))
+            .toolbar { AccountMenu(addAccount: addAccount) }
         }
     }
+}
 
-    private var title: String {
-        let name = model.accounts.first { $0.userId == model.session?.userId }?.displayName ?? "通知"
-        return "\(name) · \(stateText(model.state))"
+/// Switch account, add one, sign out: on every tab.
+struct AccountMenu: View {
+    @EnvironmentObject private var model: AppModel
+    let addAccount: () -> Void
+
+    var body: some View {
+        Menu("账号") {
+            ForEach(model.accounts, id: \.userId) { account in
+                Button(account.active ? "✓ \(account.displayName)" : account.displayName) {
+                    model.switchTo(userId: account.userId)
+                }
+            }
+            Button("添加账号", action: addAccount)
+            Button("退出当前账号", role: .destructive) { model.signOut() }
+        }
     }
+}
+
+@MainActor
+func screenTitle(_ model: AppModel, _ fallback: String) -> String {
+    let name = model.accounts.first { $0.userId == model.session?.userId }?.displayName ?? fallback
+    return "\(name) · \(stateText(model.state))"
 }
 
 struct NoticeRow: View {

@@ -46,3 +46,75 @@ final class StateRelay: StateListener, @unchecked Sendable {
     init(_ continuation: AsyncStream<ClientState>.Continuation) { self.continuation = continuation }
     func onState(state: ClientState) { continuation.yield(state) }
 }
+
+public extension HomeworkHandleProtocol {
+    /// Every homework the account sees, latest due first: the current list at once, then the
+    /// whole list after every change (a draft edited, sync, upload progress, delivery). Only
+    /// the newest list is buffered.
+    ///
+    /// ```swift
+    /// for await list in client.homework().stream() { self.homework = list }
+    /// ```
+    func stream() -> AsyncStream<[HomeworkView]> {
+        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let handle = subscribe(listener: HomeworkRelay(continuation))
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+
+    /// One homework, for its detail or draft screen: nil until it is on the phone or after it
+    /// was deleted; an element only when its view changed.
+    func stream(homeworkId: String) -> AsyncStream<HomeworkView?> {
+        let lists = stream()
+        return AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let task = Task {
+                var last: HomeworkView??
+                for await list in lists {
+                    let view = list.first { $0.homework.id == homeworkId }
+                    if last != .some(view) {
+                        last = .some(view)
+                        continuation.yield(view)
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
+
+public extension UploadsProtocol {
+    /// The upload queue with progress: the list at once, then after every change (a few
+    /// times a second while bytes move). Only the newest list is buffered.
+    func stream() -> AsyncStream<[UploadStatus]> {
+        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let handle = subscribe(listener: UploadRelay(continuation))
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+}
+
+public extension UploadStatus {
+    /// Share of the file sent, 0 to 1, for a progress bar.
+    var fraction: Double { total == 0 ? 0 : Double(sent) / Double(total) }
+}
+
+public extension WorkState {
+    /// Share of a hand-in's files sent while it is uploading; nil in other states.
+    var uploadFraction: Double? {
+        guard case let .uploading(sent, total) = self else { return nil }
+        return total == 0 ? 0 : Double(sent) / Double(total)
+    }
+}
+
+final class HomeworkRelay: HomeworkListener, @unchecked Sendable {
+    private let continuation: AsyncStream<[HomeworkView]>.Continuation
+    init(_ continuation: AsyncStream<[HomeworkView]>.Continuation) { self.continuation = continuation }
+    func onHomework(homework: [HomeworkView]) { continuation.yield(homework) }
+}
+
+final class UploadRelay: UploadListener, @unchecked Sendable {
+    private let continuation: AsyncStream<[UploadStatus]>.Continuation
+    init(_ continuation: AsyncStream<[UploadStatus]>.Continuation) { self.continuation = continuation }
+    func onUploads(uploads: [UploadStatus]) { continuation.yield(uploads) }
+}

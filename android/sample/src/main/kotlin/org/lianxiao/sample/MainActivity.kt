@@ -23,13 +23,17 @@ import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Tab
+import androidx.compose.material3.TabRow
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.material3.TopAppBar
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableIntStateOf
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
+import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.text.font.FontWeight
@@ -57,6 +61,7 @@ fun SampleScreen(model: SampleViewModel) {
     val accounts by model.accountList.collectAsStateWithLifecycle()
     val error by model.error.collectAsStateWithLifecycle()
     val busy by model.busy.collectAsStateWithLifecycle()
+    val info by model.info.collectAsStateWithLifecycle()
     var addingAccount by remember { mutableStateOf(false) }
 
     val current = session
@@ -66,14 +71,13 @@ fun SampleScreen(model: SampleViewModel) {
             addingAccount = false
         }
     } else {
-        NoticesScreen(
+        SignedInScreen(
+            model = model,
             session = current,
             accounts = accounts,
             onSwitch = model::switchTo,
             onAddAccount = { addingAccount = true },
             onSignOut = model::signOut,
-            onRead = model::markRead,
-            onAcknowledge = model::acknowledge,
         )
     }
     error?.let { code ->
@@ -81,6 +85,13 @@ fun SampleScreen(model: SampleViewModel) {
             onDismissRequest = model::dismissError,
             confirmButton = { TextButton(onClick = model::dismissError) { Text("OK") } },
             text = { Text(errorText(code)) },
+        )
+    }
+    info?.let { message ->
+        AlertDialog(
+            onDismissRequest = model::dismissInfo,
+            confirmButton = { TextButton(onClick = model::dismissInfo) { Text("好") } },
+            text = { Text(message) },
         )
     }
 }
@@ -91,6 +102,8 @@ fun errorText(code: String): String = when (code) {
     "unauthorized" -> "账号或密码不正确，或登录已过期。"
     "forbidden" -> "没有权限。"
     "rate_limited" -> "尝试次数过多，请稍后再试。"
+    "validation" -> "内容不符合要求，请检查后再试。"
+    "conflict" -> "操作与当前状态冲突（例如已过截止时间）。"
     else -> "出错了（$code）。"
 }
 
@@ -121,26 +134,23 @@ fun SignInScreen(busy: Boolean, onCancel: (() -> Unit)?, onSignIn: (String, Stri
 
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable
-fun NoticesScreen(
+fun SignedInScreen(
+    model: SampleViewModel,
     session: Session,
     accounts: List<AccountInfo>,
     onSwitch: (String) -> Unit,
     onAddAccount: () -> Unit,
     onSignOut: () -> Unit,
-    onRead: (String) -> Unit,
-    onAcknowledge: (String) -> Unit,
 ) {
-    // Both flows are collected on the main thread by collectAsState: the core's callbacks
-    // arrive on its worker threads and never touch Compose state directly.
-    val notices by session.list.collectAsStateWithLifecycle(initialValue = emptyList())
     val state by session.state.collectAsStateWithLifecycle(initialValue = ClientState.CONNECTING)
     var menuOpen by remember { mutableStateOf(false) }
+    var tab by rememberSaveable { mutableIntStateOf(0) }
     val me = accounts.firstOrNull { it.userId == session.userId }
 
     Scaffold(
         topBar = {
             TopAppBar(
-                title = { Text("${me?.displayName ?: "通知"} · ${stateText(state)}") },
+                title = { Text("${me?.displayName ?: "联校"} · ${stateText(state)}") },
                 actions = {
                     TextButton(onClick = { menuOpen = true }) { Text("账号") }
                     DropdownMenu(expanded = menuOpen, onDismissRequest = { menuOpen = false }) {
@@ -157,13 +167,30 @@ fun NoticesScreen(
             )
         },
     ) { padding ->
-        LazyColumn(
-            Modifier.fillMaxSize().padding(padding).padding(horizontal = 12.dp),
-            verticalArrangement = Arrangement.spacedBy(8.dp),
-        ) {
-            items(notices, key = { it.notice.id }) { view ->
-                NoticeCard(view, onRead = { onRead(view.notice.id) }, onAcknowledge = { onAcknowledge(view.notice.id) })
+        Column(Modifier.fillMaxSize().padding(padding)) {
+            TabRow(selectedTabIndex = tab) {
+                Tab(selected = tab == 0, onClick = { tab = 0 }, text = { Text("通知") })
+                Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("作业") })
             }
+            when (tab) {
+                0 -> NoticeList(session, onRead = model::markRead, onAcknowledge = model::acknowledge)
+                else -> HomeworkScreen(model, session)
+            }
+        }
+    }
+}
+
+@Composable
+fun NoticeList(session: Session, onRead: (String) -> Unit, onAcknowledge: (String) -> Unit) {
+    // Collected on the main thread by collectAsState: the core's callbacks arrive on its
+    // worker threads and never touch Compose state directly.
+    val notices by session.list.collectAsStateWithLifecycle(initialValue = emptyList())
+    LazyColumn(
+        Modifier.fillMaxSize().padding(horizontal = 12.dp),
+        verticalArrangement = Arrangement.spacedBy(8.dp),
+    ) {
+        items(notices, key = { it.notice.id }) { view ->
+            NoticeCard(view, onRead = { onRead(view.notice.id) }, onAcknowledge = { onAcknowledge(view.notice.id) })
         }
     }
 }
