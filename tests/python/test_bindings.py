@@ -237,6 +237,16 @@ async def homework_from_teacher_to_student_to_parent(server):
     done = [u for u in await student.uploads().list() if u.homework_id == hw.id]
     assert [u.state for u in done] == [lx.UploadState.DONE], done
     assert done[0].sent == done[0].total and done[0].server_id
+    uploads = student.uploads()
+    assert (await uploads.status(done[0].id)).server_id == done[0].server_id
+    assert await uploads.wait(done[0].id) == done[0].server_id
+    assert uploads.link().next_chunk > 0
+    uploads.set_stall_timeout_ms(30_000)
+    try:
+        await uploads.cancel(done[0].id)
+        raise AssertionError("cancelled a file of handed-in work")
+    except lx.LianxiaoError.Conflict:
+        pass
 
     subs = await th.fetch_submissions(hw.id, None)
     assert len(subs) == 1 and len(subs[0].attempts[0].attachments) == 1, subs
