@@ -125,10 +125,15 @@ impl Context {
 
     /// The selected account's client, after sending what earlier commands left queued.
     pub async fn client(&self) -> CliResult<Client> {
-        let info = self.selected().await?;
-        let client = self.accounts.client(info.user_id).await?;
+        let client = self.client_unsent().await?;
         self.send_queued(&client).await;
         Ok(client)
+    }
+
+    /// The selected account's client, without sending anything yet.
+    pub async fn client_unsent(&self) -> CliResult<Client> {
+        let info = self.selected().await?;
+        Ok(self.accounts.client(info.user_id).await?)
     }
 
     /// How long this command tries (`--wait`); `None`: until done.
@@ -141,22 +146,59 @@ impl Context {
         self.wait.map(|w| Instant::now() + w)
     }
 
-    /// Starts the client's background work (uploader, outbox sender, sync) when files are
-    /// waiting to go up: only the uploader sends them, and a hand-in waits for its files.
-    pub async fn start_if_uploading(&self, client: &Client) {
-        let uploading = client.uploads().list().await.is_ok_and(|list| {
+    /// Starts the client's background work: the uploader (only it sends files, and a
+    /// hand-in waits for its files), the outbox sender and sync.
+    pub fn start(&self, client: &Client) {
+        if client.is_started() {
+            return;
+        }
+        client.start();
+        // A new command is a new try: what waits out a backoff from an earlier command goes
+        // now. The uploader hears network news only once it listens, hence the short delay.
+        let client = client.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            client.network_changed(true);
+        });
+    }
+
+    /// Whether files are waiting to go up (or going up).
+    pub async fn uploading(&self, client: &Client) -> bool {
+        client.uploads().list().await.is_ok_and(|list| {
             list.iter()
                 .any(|u| matches!(u.state, UploadState::Pending | UploadState::Uploading))
-        });
-        if uploading {
-            client.start();
+        })
+    }
+
+    /// Sends what earlier commands left queued, waiting for their files to go up, for up
+    /// to the whole wait (`sync`).
+    pub async fn send_all_queued(&self, client: &Client) {
+        if self.uploading(client).await {
+            self.start(client);
         }
+        if client.outbox_pending().await.unwrap_or(0) > 0 {
+            let all_sent = self
+                .out
+                .spin(
+                    "发送待发操作 / sending queued actions…",
+                    self.flush_until(client, self.deadline()),
+                )
+                .await;
+            let left = client.outbox_pending().await.unwrap_or(0);
+            if !all_sent && left > 0 {
+                self.note_queued(client, left);
+            }
+        }
+        self.report_rejections(client, None).await;
     }
 
     /// Sends actions queued by earlier commands (best effort, within the wait) and reports
     /// on stderr what was rejected or is still waiting.
     pub async fn send_queued(&self, client: &Client) {
-        self.start_if_uploading(client).await;
+        // Files go up while the command runs; `sync` waits for them.
+        if self.uploading(client).await {
+            self.start(client);
+        }
         let pending = client.outbox_pending().await.unwrap_or(0);
         if pending > 0 {
             let wait = self

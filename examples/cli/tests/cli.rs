@@ -3,83 +3,15 @@
 //! their rate limit, a forbidden post, an unknown notice, and an acknowledgment made while
 //! the server is down that the next `sync` delivers. One server for the whole story.
 
-use std::{
-    path::Path,
-    process::{Command, Output},
-};
+mod common;
 
+use common::{Device, login};
 use lianxiao_tests::{
-    Backend, DEMO_PASSWORD, TestServer,
+    Backend, TestServer,
     logins::{LEAD_TEACHER, PARENT_ONE_CHILD, STUDENT_MAIN_1A},
     places::CLASS_1,
 };
 use serde_json::Value;
-
-/// One device: a data directory the binary keeps its accounts in.
-struct Device<'a> {
-    dir: &'a Path,
-    server: String,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not one JSON document ({e}):\n{}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
-impl Device<'_> {
-    fn run(&self, args: &[&str]) -> Run {
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = Command::new(env!("CARGO_BIN_EXE_lianxiao"))
-            .arg("--server")
-            .arg(&self.server)
-            .arg("--data-dir")
-            .arg(self.dir)
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("LIANXIAO_ACCOUNT")
-            .output()
-            .expect("run lianxiao");
-        Run {
-            code: status.code().expect("exited, not killed"),
-            stdout: String::from_utf8(stdout).expect("UTF-8 stdout"),
-            stderr: String::from_utf8(stderr).expect("UTF-8 stderr"),
-        }
-    }
-
-    /// Runs and expects `code`, showing the output otherwise.
-    fn expect(&self, code: i32, args: &[&str]) -> Run {
-        let run = self.run(args);
-        assert_eq!(
-            run.code, code,
-            "lianxiao {args:?}\nstdout: {}\nstderr: {}",
-            run.stdout, run.stderr
-        );
-        run
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        self.expect(0, args)
-    }
-}
-
-fn login(device: &Device, login: &str) {
-    device.ok(&["login", login, "--password", DEMO_PASSWORD]);
-}
 
 /// Posts as the active (teacher) account and returns the server's id of the notice.
 fn post(device: &Device, title: &str) -> String {

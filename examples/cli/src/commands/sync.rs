@@ -1,6 +1,6 @@
 //! `lianxiao sync`: send what is queued, fetch what changed, and say what is there.
 
-use lianxiao_core::{DeliveryState, NoticeFilter, protocol::Millis};
+use lianxiao_core::{DeliveryState, NoticeFilter, WorkState, protocol::Millis};
 use serde::Serialize;
 
 use crate::{
@@ -38,6 +38,12 @@ struct SyncSummary {
     to_acknowledge: usize,
     /// Notices this account wrote.
     authored: usize,
+    /// Homework this account sees.
+    homework: usize,
+    /// Work still to hand in (not started, draft, returned, refused): students and parents.
+    homework_to_do: usize,
+    /// Graded or handed-in work waiting for a parent's sign-off.
+    to_sign_off: usize,
     /// Actions saved on this device and not yet delivered.
     queued_actions: usize,
     classes: Vec<ClassJson>,
@@ -45,9 +51,13 @@ struct SyncSummary {
 }
 
 pub async fn run(ctx: &Context, json: bool) -> CliResult {
-    let client = ctx.client().await?;
+    // Queued hand-ins wait for their files: give them the whole wait.
+    let client = ctx.client_unsent().await?;
+    ctx.send_all_queued(&client).await;
     ctx.out.spin("同步中 / syncing…", client.sync_now()).await?;
     let notices = client.notices().list(NoticeFilter::default()).await?;
+    let homework = client.homework().list().await?;
+    let work = || homework.iter().flat_map(|v| v.work.iter());
     let classes = client.classes().await?;
     let children = client.children().await?;
     let account = ctx.selected().await?.login;
@@ -67,6 +77,19 @@ pub async fn run(ctx: &Context, json: bool) -> CliResult {
             })
             .count(),
         authored: notices.iter().filter(|v| v.notice.authored).count(),
+        homework: homework.len(),
+        homework_to_do: work()
+            .filter(|w| {
+                matches!(
+                    w.state,
+                    WorkState::NotStarted
+                        | WorkState::Draft
+                        | WorkState::Returned { .. }
+                        | WorkState::Failed { .. }
+                )
+            })
+            .count(),
+        to_sign_off: work().filter(|w| w.needs_sign_off).count(),
         queued_actions: client.outbox_pending().await?,
         children: children
             .into_iter()
@@ -106,6 +129,15 @@ pub async fn run(ctx: &Context, json: bool) -> CliResult {
     }
     if s.authored > 0 {
         line.push_str(&format!(", {} 我发的 posted by you", s.authored));
+    }
+    if s.homework > 0 {
+        line.push_str(&format!("; {} 份作业 homework", s.homework));
+        if s.homework_to_do > 0 {
+            line.push_str(&format!(", {} 待完成 to do", s.homework_to_do));
+        }
+        if s.to_sign_off > 0 {
+            line.push_str(&format!(", {} 待签字 to sign off", s.to_sign_off));
+        }
     }
     print(ctx.out.paint(&line, "1"));
     if s.queued_actions > 0 {

@@ -143,7 +143,7 @@ pub async fn deliver_review(
     done: impl Fn(&lianxiao_core::protocol::Submission) -> bool,
 ) -> Delivery {
     if with_voice {
-        client.start();
+        ctx.start(client);
     }
     let all_sent = ctx
         .out

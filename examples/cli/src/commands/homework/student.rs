@@ -133,7 +133,7 @@ pub async fn hand_in(ctx: &Context, client: &Client, id: &str, json: bool) -> Cl
     let view = super::homework(client, id).await?;
     let hw_id = view.homework.id.clone();
     // The uploader sends the files in the background; the outbox sender, the hand-in.
-    client.start();
+    ctx.start(client);
     let handin = client.homework().hand_in(hw_id.clone()).await?;
     let end = delivery::wait_handin(ctx, client, &hw_id, &handin.id).await?;
     let view = client.homework().get(hw_id).await?;

@@ -152,7 +152,7 @@ pub async fn assign(ctx: &Context, client: &Client, args: AssignArgs) -> CliResu
     } else {
         // Only the uploader sends the files; see first that the server is there at all.
         client.sync_now().await?;
-        client.start();
+        ctx.start(client);
         let before = upload_ids(client).await;
         with_upload_progress(ctx, client, &before, hw.assign(new)).await?
     };
@@ -206,7 +206,7 @@ pub async fn edit(ctx: &Context, client: &Client, args: EditArgs) -> CliResult {
             .collect();
         if !files.is_empty() {
             client.sync_now().await?;
-            client.start();
+            ctx.start(client);
             let before = upload_ids(client).await;
             let uploads = client.uploads();
             let sent = with_upload_progress(ctx, client, &before, async {
