@@ -184,3 +184,105 @@ pub struct LessonClash {
     /// Which lesson of the requested series clashes (its start).
     pub requested_start: Millis,
 }
+
+/// How someone takes part in a lesson, which decides what they may do in its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LessonRole {
+    /// 主讲: publishes, runs the room.
+    Lead,
+    /// 助课 in a receiving class: watches; speaks for the class when brought on stage.
+    Assistant,
+    Student,
+    /// Follows a child's lesson from home; not shown in the room.
+    Parent,
+    /// A school or county admin looking in; not shown in the room.
+    Observer,
+}
+
+impl LessonRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LessonRole::Lead => "lead",
+            LessonRole::Assistant => "assistant",
+            LessonRole::Student => "student",
+            LessonRole::Parent => "parent",
+            LessonRole::Observer => "observer",
+        }
+    }
+}
+
+/// What a LiveKit SDK needs to connect to an interactive lesson's room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LiveKitTicket {
+    /// The LiveKit server, `wss://…`.
+    pub url: String,
+    /// Access token (JWT) for this person and room; valid until `expires_at`.
+    pub token: String,
+    pub room: String,
+    pub expires_at: Millis,
+}
+
+/// `POST /v1/lessons/{id}/join`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JoinTicket {
+    pub lesson_id: String,
+    pub mode: LessonMode,
+    pub role: LessonRole,
+    /// The class the person follows in (students, assistants, the lead's own class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_id: Option<String>,
+    pub starts_at: Millis,
+    pub ends_at: Millis,
+    /// For interactive lessons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub livekit: Option<LiveKitTicket>,
+    pub server_time: Millis,
+}
+
+/// `POST /v1/lessons/{id}/stage`: bring a participant on stage (may publish) or take them off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StageChange {
+    /// The participant's user id (their LiveKit identity).
+    pub user_id: String,
+    pub on_stage: bool,
+}
+
+/// The room name of a lesson in LiveKit.
+pub fn lesson_room(lesson_id: &str) -> String {
+    format!("lesson-{lesson_id}")
+}
+
+/// The lesson of a LiveKit room name, if it is one of ours.
+pub fn room_lesson(room: &str) -> Option<&str> {
+    room.strip_prefix("lesson-").filter(|id| !id.is_empty())
+}
+
+/// One stretch of time someone was in a lesson.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttendanceInterval {
+    /// `livekit` (in the room) or `hls` (watching the broadcast).
+    pub source: String,
+    pub joined_at: Millis,
+    /// Absent while still there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<Millis>,
+}
+
+/// `GET /v1/lessons/{id}/attendance`: one person's presence in a lesson.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attendance {
+    pub user: PersonRef,
+    /// Their class among the lesson's, for students.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_id: Option<String>,
+    pub intervals: Vec<AttendanceInterval>,
+    /// Time present, overlapping intervals counted once (an open one up to now or the end).
+    pub total_ms: i64,
+}

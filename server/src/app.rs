@@ -19,6 +19,48 @@ pub struct ServerConfig {
     pub access_ttl_secs: u64,
     /// How long an unfinished upload is kept after its last activity.
     pub upload_ttl_secs: u64,
+    /// The LiveKit deployment for interactive lessons; joining one answers 503 without it.
+    pub livekit: Option<LiveKitConfig>,
+    /// How long before a lesson starts its room may be joined.
+    pub join_early_secs: u64,
+}
+
+/// Where LiveKit runs and the key pair our server signs with.
+#[derive(Clone)]
+pub struct LiveKitConfig {
+    /// What the apps connect to, `wss://…`.
+    pub url: String,
+    /// Where the server calls LiveKit's Twirp API (`https://…`); derived from `url` if empty.
+    pub api_url: String,
+    pub api_key: String,
+    pub api_secret: String,
+}
+
+impl LiveKitConfig {
+    /// The Twirp base URL: `api_url`, or `url` with its scheme turned into HTTP(S).
+    pub fn api_base(&self) -> String {
+        if !self.api_url.is_empty() {
+            return self.api_url.clone();
+        }
+        if let Some(rest) = self.url.strip_prefix("wss://") {
+            format!("https://{rest}")
+        } else if let Some(rest) = self.url.strip_prefix("ws://") {
+            format!("http://{rest}")
+        } else {
+            self.url.clone()
+        }
+    }
+}
+
+impl std::fmt::Debug for LiveKitConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveKitConfig")
+            .field("url", &self.url)
+            .field("api_url", &self.api_url)
+            .field("api_key", &self.api_key)
+            .field("api_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 impl ServerConfig {
@@ -29,9 +71,14 @@ impl ServerConfig {
             database_url: None,
             access_ttl_secs: 15 * 60,
             upload_ttl_secs: lianxiao_protocol::DEFAULT_UPLOAD_TTL_SECS,
+            livekit: None,
+            join_early_secs: DEFAULT_JOIN_EARLY_SECS,
         }
     }
 }
+
+/// Rooms open a quarter of an hour before the lesson, for the teacher to set up.
+pub const DEFAULT_JOIN_EARLY_SECS: u64 = 15 * 60;
 
 #[derive(Clone)]
 pub struct AppState {

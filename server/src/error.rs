@@ -76,6 +76,13 @@ impl ApiError {
         e
     }
 
+    /// A feature this deployment has not configured (503; retrying will not help until it is).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorCode::Server, message);
+        e.status = StatusCode::SERVICE_UNAVAILABLE;
+        e
+    }
+
     pub fn internal() -> Self {
         Self::new(ErrorCode::Server, "internal server error")
     }

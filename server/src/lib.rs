@@ -10,6 +10,7 @@ pub mod homework;
 pub mod http;
 pub mod idempotency;
 pub mod lessons;
+pub mod live;
 pub mod notices;
 pub mod org;
 pub mod realtime;
@@ -19,7 +20,7 @@ pub mod uploads;
 
 use std::net::SocketAddr;
 
-pub use app::{AppState, ServerConfig};
+pub use app::{AppState, LiveKitConfig, ServerConfig};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// A server running inside this process (the demo, benchmarks).

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use lianxiao_server::{ServerConfig, db::Db, roster};
+use lianxiao_server::{LiveKitConfig, ServerConfig, db::Db, roster};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -36,6 +36,24 @@ enum Command {
         /// How long an unfinished upload is kept after its last activity, in seconds.
         #[arg(long, env = "LIANXIAO_UPLOAD_TTL_SECS", default_value_t = lianxiao_protocol::DEFAULT_UPLOAD_TTL_SECS)]
         upload_ttl_secs: u64,
+        /// LiveKit server the apps connect to for interactive lessons (wss://...).
+        #[arg(long, env = "LIANXIAO_LIVEKIT_URL")]
+        livekit_url: Option<String>,
+        /// LiveKit's API address for the server (https://...); derived from --livekit-url if absent.
+        #[arg(long, env = "LIANXIAO_LIVEKIT_API_URL", default_value = "")]
+        livekit_api_url: String,
+        #[arg(long, env = "LIVEKIT_API_KEY", default_value = "")]
+        livekit_api_key: String,
+        #[arg(
+            long,
+            env = "LIVEKIT_API_SECRET",
+            hide_env_values = true,
+            default_value = ""
+        )]
+        livekit_api_secret: String,
+        /// How many seconds before a lesson its room opens.
+        #[arg(long, env = "LIANXIAO_JOIN_EARLY_SECS", default_value_t = lianxiao_server::app::DEFAULT_JOIN_EARLY_SECS)]
+        join_early_secs: u64,
     },
     /// Import schools, classes and people from a roster CSV. Nothing is imported if any row is bad.
     ImportRoster {
@@ -74,13 +92,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database_url,
             access_ttl_secs,
             upload_ttl_secs,
+            livekit_url,
+            livekit_api_url,
+            livekit_api_key,
+            livekit_api_secret,
+            join_early_secs,
         } => {
+            let livekit = match livekit_url.filter(|u| !u.is_empty()) {
+                None => None,
+                Some(_) if livekit_api_key.is_empty() || livekit_api_secret.is_empty() => {
+                    anyhow::bail!(
+                        "LIANXIAO_LIVEKIT_URL is set but LIVEKIT_API_KEY or LIVEKIT_API_SECRET is not"
+                    )
+                }
+                Some(url) => Some(LiveKitConfig {
+                    url,
+                    api_url: livekit_api_url,
+                    api_key: livekit_api_key,
+                    api_secret: livekit_api_secret,
+                }),
+            };
             let config = ServerConfig {
                 data_dir,
                 listen,
                 database_url: database_url.filter(|u| !u.is_empty()),
                 access_ttl_secs,
                 upload_ttl_secs,
+                livekit,
+                join_early_secs,
             };
             let server = lianxiao_server::start(&config).await?;
             println!("lianxiao-server listening on {}", server.url());

@@ -8,6 +8,7 @@ pub mod extract;
 mod health;
 mod homework;
 mod lessons;
+mod live;
 mod notices;
 mod sync;
 mod uploads;
@@ -99,6 +100,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(lessons::get))
         .routes(routes!(lessons::move_lesson))
         .routes(routes!(lessons::cancel))
+        .routes(routes!(live::join))
+        .routes(routes!(live::stage))
+        .routes(routes!(live::attendance))
+        .routes(routes!(live::webhook))
         .routes(routes!(sync::sync))
         .routes(routes!(sync::events))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

@@ -13,7 +13,7 @@ pub use view::{list, load_lesson};
 
 /// Everyone who has a lesson in their timetable: its staff, whoever scheduled it, the
 /// students of its classes and their parents. A feed `users_sql` (`$3` = lesson id).
-const AUDIENCE_SQL: &str = "SELECT user_id FROM lesson_staff WHERE lesson_id = $3 \
+pub(crate) const AUDIENCE_SQL: &str = "SELECT user_id FROM lesson_staff WHERE lesson_id = $3 \
      UNION SELECT scheduled_by AS user_id FROM lessons WHERE id = $3 \
      UNION SELECT m.user_id FROM lesson_classes lc JOIN memberships m \
        ON m.class_id = lc.class_id AND m.role = 'student' WHERE lc.lesson_id = $3 \

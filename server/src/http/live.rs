@@ -1,0 +1,101 @@
+//! Joining live lessons, LiveKit's webhook, stage control.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+};
+use lianxiao_protocol::{Attendance, ErrorBody, JoinTicket, StageChange};
+
+use crate::{
+    app::AppState,
+    auth::Caller,
+    error::{ApiError, ApiResult},
+    http::extract::ApiJson,
+    live,
+};
+
+/// Join a lesson: the caller's role in it and, for an interactive lesson, a LiveKit URL and
+/// access token with the grants of that role, valid until the lesson ends. Refused outside
+/// the lesson's window (it opens a configured time before the start) and to anyone not in it.
+#[utoipa::path(post, path = "/v1/lessons/{id}/join", tag = "lessons", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = JoinTicket), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not open now: too early, over or cancelled", body = ErrorBody),
+        (status = 503, description = "Interactive lessons are not configured", body = ErrorBody)))]
+pub async fn join(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JoinTicket>> {
+    let mut conn = state.db().pool().acquire().await?;
+    live::join(&mut conn, state.config(), &caller.user_id, &id)
+        .await
+        .map(Json)
+}
+
+/// LiveKit's webhook (participant joined/left, room started/finished, egress ended). The
+/// `Authorization` header must be LiveKit's JWT over this exact body.
+#[utoipa::path(post, path = "/v1/livekit/webhook", tag = "lessons",
+    request_body(content = String, content_type = "application/webhook+json"),
+    responses((status = 200, description = "Handled (or already handled)"),
+        (status = 401, description = "Unsigned, or signed over another body", body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> ApiResult<StatusCode> {
+    let lk = state
+        .config()
+        .livekit
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable("LiveKit is not set up on this server"))?;
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("the webhook is not signed"))?;
+    let mut tx = state.db().begin_write().await?;
+    let seq = live::handle_webhook(&mut tx, lk, &body, auth).await?;
+    tx.commit().await?;
+    if let Some(seq) = seq {
+        state.hub().committed(state.db().backend(), seq);
+    }
+    Ok(StatusCode::OK)
+}
+
+/// Bring a student or a receiving class's assistant on stage, or take them off (lead teacher).
+/// The server changes their permissions in LiveKit; their SDK reports the change.
+#[utoipa::path(post, path = "/v1/lessons/{id}/stage", tag = "lessons", request_body = StageChange,
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Done"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn stage(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(change): ApiJson<StageChange>,
+) -> ApiResult<StatusCode> {
+    let lk = state
+        .config()
+        .livekit
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable("LiveKit is not set up on this server"))?;
+    let mut conn = state.db().pool().acquire().await?;
+    live::set_stage(&mut conn, lk, &caller.user_id, &id, &change).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who was in the lesson and for how long (its lead, scheduler and admins; an assistant sees
+/// their own class).
+#[utoipa::path(get, path = "/v1/lessons/{id}/attendance", tag = "lessons", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Attendance>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn attendance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Attendance>>> {
+    let mut conn = state.db().pool().acquire().await?;
+    live::attendance(&mut conn, &caller.user_id, &id)
+        .await
+        .map(Json)
+}
