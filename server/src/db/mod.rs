@@ -107,11 +107,22 @@ impl Db {
 
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so two writers never deadlock upgrading their locks.
+    ///
+    /// BEGIN runs in a task of its own so that it always completes: sqlx 0.9's PostgreSQL
+    /// driver, dropped while BEGIN is in flight (axum drops the handler of a phone that hangs
+    /// up), returns the connection to the pool inside a transaction nothing ends, where later
+    /// requests' writes stay uncommitted. A finished BEGIN that nobody awaits any more is
+    /// dropped as a whole transaction, and that rolls back.
     pub async fn begin_write(&self) -> sqlx::Result<Tx> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+        let (pool, backend) = (self.pool.clone(), self.backend);
+        tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        })
+        .await
+        .map_err(|_| sqlx::Error::WorkerCrashed)?
     }
 }
 
@@ -134,4 +145,48 @@ pub fn placeholders(start: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    /// A request dropped while its BEGIN is in flight (a phone that hangs up mid-request) must
+    /// not leave its pooled connection inside a transaction: the autocommit writes of later
+    /// requests on that connection would stay uncommitted and invisible to everyone else.
+    /// PostgreSQL (`LIANXIAO_TEST_PG_URL`), where sqlx 0.9 leaves such a transaction open.
+    #[tokio::test]
+    async fn a_request_dropped_during_begin_leaves_no_transaction_open() {
+        let Ok(url) = std::env::var("LIANXIAO_TEST_PG_URL") else {
+            eprintln!("skipped: LIANXIAO_TEST_PG_URL is not set");
+            return;
+        };
+        sqlx::any::install_default_drivers();
+        // One connection, handed out without a ping, so BEGIN is the first thing it sends.
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect(&url)
+            .await
+            .unwrap();
+        let db = Db {
+            pool,
+            backend: Backend::Postgres,
+            url,
+        };
+        for _ in 0..20 {
+            // Polled once, so BEGIN is on the wire and its answer not read, then dropped.
+            assert!(db.begin_write().now_or_never().is_none());
+            // Time for a BEGIN still going on elsewhere to finish and be dropped.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            // SAVEPOINT is refused outside a transaction block.
+            let probe = sqlx::raw_sql("SAVEPOINT probe").execute(db.pool()).await;
+            assert!(
+                probe.is_err(),
+                "the connection came back to the pool inside a transaction"
+            );
+        }
+    }
 }
