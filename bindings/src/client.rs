@@ -106,6 +106,11 @@ impl Client {
         HomeworkHandle::wrap(self.inner.homework())
     }
 
+    /// The timetable: lessons, today / now / next, reminders; scheduling for teachers.
+    pub fn timetable(&self) -> Arc<crate::timetable::Timetable> {
+        crate::timetable::Timetable::wrap(self.inner.timetable())
+    }
+
     /// The files this account is sending, with their progress.
     pub fn uploads(&self) -> Arc<Uploads> {
         Uploads::wrap(self.inner.uploads())

@@ -26,6 +26,7 @@ mod homework;
 mod homework_types;
 mod logging;
 mod notices;
+mod timetable;
 mod types;
 mod uploads;
 
@@ -35,6 +36,7 @@ pub use error::{LianxiaoError, SecureStorageError};
 pub use homework::{HomeworkHandle, HomeworkListener, InstructionFile, NewHomework};
 pub use logging::{LogLevel, LogSink, init_logging};
 pub use notices::{NoticeListener, Notices};
+pub use timetable::{ReminderListener, Timetable, TimetableListener};
 pub use uploads::{UploadListener, UploadRequest, Uploads};
 
 uniffi::setup_scaffolding!();

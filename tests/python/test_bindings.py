@@ -282,11 +282,66 @@ async def homework_from_teacher_to_student_to_parent(server):
     assert collector.calls == calls, "no callbacks after cancel"
 
 
+class TimetableCollector(lx.TimetableListener):
+    def __init__(self):
+        self.snapshots = []
+
+    def on_timetable(self, snapshot):
+        self.snapshots.append(snapshot)
+
+
+async def timetable_with_a_clash(server):
+    device = accounts(server, MemoryStorage())
+    teacher = await device.sign_in("t_wang", PASSWORD)
+    await teacher.sync_now()
+    classes = [c.id for c in await teacher.classes()]
+    start = teacher.server_now() + DAY_MS
+    lesson = lx.ScheduleLesson(
+        subject="语文", title="古诗两首", starts_at=start, ends_at=start + 2_400_000,
+        mode=lx.LessonMode.INTERACTIVE, lead_class_id=classes[0], receiving=[],
+        lead_teacher_id=None, weekly_until=start + 8 * DAY_MS,
+    )
+    scheduled = await teacher.timetable().schedule(lesson)
+    assert len(scheduled.lessons) == 2, scheduled
+    clash = lx.ScheduleLesson(
+        subject="语文", title="另一课", starts_at=start + 600_000, ends_at=start + 3_000_000,
+        mode=lx.LessonMode.BROADCAST, lead_class_id=classes[1], receiving=[],
+        lead_teacher_id=None, weekly_until=None,
+    )
+    try:
+        await teacher.timetable().schedule(clash)
+        raise AssertionError("a double-booked teacher was scheduled")
+    except lx.LianxiaoError.Conflict as e:
+        assert scheduled.series_id in str(e), e
+
+    student = await device.sign_in("s_li01", PASSWORD)
+    await student.sync_now()
+    collector = TimetableCollector()
+    handle = student.timetable().subscribe(collector)
+    async def delivered():
+        return collector.snapshots
+
+    snap = await until("the first snapshot", delivered)
+    assert snap[-1].next.id == scheduled.lessons[0].id, snap[-1]
+    handle.cancel()
+    await teacher.timetable().cancel(scheduled.lessons[1].id, lx.CancelLesson(reason="运动会", and_following=False))
+    await student.sync_now()
+    after = await student.timetable().snapshot()
+    assert [c.kind for c in after.changes] == [lx.LessonChangeKind.CANCELLED], after.changes
+    await student.timetable().acknowledge_changes()
+    assert (await student.timetable().snapshot()).changes == []
+
+
 def main():
     server = Server()
     passed = failed = 0
     try:
-        for test in (sign_in_sync_and_list, typed_errors, homework_from_teacher_to_student_to_parent):
+        for test in (
+            sign_in_sync_and_list,
+            typed_errors,
+            homework_from_teacher_to_student_to_parent,
+            timetable_with_a_clash,
+        ):
             try:
                 asyncio.run(test(server))
                 print(f"PASS {test.__name__}")
