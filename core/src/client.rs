@@ -366,6 +366,11 @@ impl Client {
         crate::timetable::Timetable::new(self.clone())
     }
 
+    /// Live lessons: join one and keep the session going.
+    pub fn live(&self) -> crate::live::Live {
+        crate::live::Live::new(self.clone())
+    }
+
     pub fn notices(&self) -> Notices {
         Notices::new(self.clone())
     }

@@ -10,6 +10,7 @@ mod api;
 mod client;
 mod error;
 mod homework;
+mod live;
 mod notices;
 mod outbox;
 mod realtime;
@@ -25,6 +26,10 @@ pub use error::{Error, ErrorCode, Result, RetryClass};
 pub use homework::{
     Draft, DraftFile, Handin, HandinState, HomeworkHandle, HomeworkListener, HomeworkView,
     NewHomework, PhotoSize, StudentWork, WorkState,
+};
+pub use live::{
+    ConnectionQuality, DisconnectReason, EndCause, Live, LiveListener, LiveSession, LiveState,
+    MediaEvent, MediaSession, PolicyConfig, VideoQuality,
 };
 pub use notices::{
     DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,

@@ -5,7 +5,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
 };
-use lianxiao_protocol::{Attendance, ErrorBody, JoinTicket, StageChange};
+use lianxiao_protocol::{Attendance, AttendanceInterval, ErrorBody, JoinTicket, StageChange};
 
 use crate::{
     app::AppState,
@@ -98,4 +98,22 @@ pub async fn attendance(
     live::attendance(&mut conn, &caller.user_id, &id)
         .await
         .map(Json)
+}
+
+/// The app's attendance heartbeat (every half minute while in the lesson, possibly sent late
+/// from the phone's queue): extends the caller's `app` interval, or starts one after a gap.
+#[utoipa::path(post, path = "/v1/lessons/{id}/heartbeat", tag = "lessons", request_body = live::heartbeat::Heartbeat,
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = AttendanceInterval), (status = 404, body = ErrorBody),
+        (status = 409, description = "Cancelled, or dated outside the lesson", body = ErrorBody)))]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(beat): ApiJson<live::heartbeat::Heartbeat>,
+) -> ApiResult<Json<AttendanceInterval>> {
+    let mut tx = state.db().begin_write().await?;
+    let interval = live::heartbeat::record(&mut tx, &caller.user_id, &id, &beat).await?;
+    tx.commit().await?;
+    Ok(Json(interval))
 }

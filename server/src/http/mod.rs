@@ -103,6 +103,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(live::join))
         .routes(routes!(live::stage))
         .routes(routes!(live::attendance))
+        .routes(routes!(live::heartbeat))
         .routes(routes!(live::webhook))
         .routes(routes!(sync::sync))
         .routes(routes!(sync::events))

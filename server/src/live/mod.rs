@@ -6,6 +6,7 @@
 //! timetable and memberships.
 
 pub mod attendance;
+pub mod heartbeat;
 mod livekit;
 
 pub use attendance::report as attendance;

@@ -1,0 +1,274 @@
+//! One person in one live lesson: runs the policy against the real world. It calls the join
+//! endpoint, drives the shell's `MediaSession`, feeds the policy the media events, the
+//! timetable (a cancelled or ended lesson ends the session) and timer ticks, queues the
+//! attendance heartbeats, and reports every state change to the listener.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use lianxiao_protocol::{JoinTicket, LessonMode, LessonRole, LessonStatus};
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    EndCause, LiveListener, LiveState, MediaEvent, MediaSession, heartbeats,
+    policy::{Action, Input, Policy, PolicyConfig},
+};
+use crate::{Error, RetryClass, client::Shared, store};
+
+/// Longest wait for a join answer before it counts as failed.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest sleep without a tick (a corrected server clock is noticed).
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+enum Command {
+    Media(MediaEvent),
+    Leave,
+}
+
+/// A running session. Dropping it leaves the lesson.
+pub struct LiveSession {
+    lesson_id: String,
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<LiveState>,
+    ticket: Arc<Mutex<Option<JoinTicket>>>,
+}
+
+impl std::fmt::Debug for LiveSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSession")
+            .field("lesson_id", &self.lesson_id)
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveSession {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        lesson_id: String,
+        config: PolicyConfig,
+        media: Arc<dyn MediaSession>,
+        listener: Arc<dyn LiveListener>,
+    ) -> LiveSession {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (state_tx, state) = watch::channel(LiveState::Joining);
+        let ticket = Arc::new(Mutex::new(None));
+        let runner = Runner {
+            shared: shared.clone(),
+            lesson_id: lesson_id.clone(),
+            media,
+            listener,
+            state: state_tx,
+            ticket: ticket.clone(),
+        };
+        shared.runtime.spawn(runner.run(Policy::new(config), rx));
+        LiveSession {
+            lesson_id,
+            commands,
+            state,
+            ticket,
+        }
+    }
+
+    pub fn lesson_id(&self) -> String {
+        self.lesson_id.clone()
+    }
+
+    /// What the shell's media engine reports.
+    pub fn media_event(&self, event: MediaEvent) {
+        let _ = self.commands.send(Command::Media(event));
+    }
+
+    /// Leaves the lesson (the media is disconnected).
+    pub fn leave(&self) {
+        let _ = self.commands.send(Command::Leave);
+    }
+
+    pub fn state(&self) -> LiveState {
+        self.state.borrow().clone()
+    }
+
+    /// The ticket in use (the latest join's).
+    pub fn ticket(&self) -> Option<JoinTicket> {
+        self.ticket.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Leave);
+    }
+}
+
+struct Runner {
+    shared: Arc<Shared>,
+    lesson_id: String,
+    media: Arc<dyn MediaSession>,
+    listener: Arc<dyn LiveListener>,
+    state: watch::Sender<LiveState>,
+    ticket: Arc<Mutex<Option<JoinTicket>>>,
+}
+
+impl Runner {
+    async fn run(self, mut policy: Policy, mut commands: mpsc::UnboundedReceiver<Command>) {
+        self.listener.on_state(policy.state().clone());
+        let mut timetable = self.shared.timetable_watch();
+        timetable.borrow_and_update();
+        // Heartbeats left from an earlier lesson (made offline) go first.
+        self.send_heartbeats();
+        let mut inputs = VecDeque::from([Input::Start]);
+        loop {
+            while let Some(input) = inputs.pop_front() {
+                let now = self.shared.api.clock.now();
+                for action in policy.handle(now, input) {
+                    if let Some(next) = self.act(action).await {
+                        inputs.push_back(next);
+                    }
+                }
+                self.report(&policy);
+            }
+            if matches!(policy.state(), LiveState::Ended { .. }) {
+                return;
+            }
+            let sleep = policy
+                .next_deadline()
+                .map(|at| {
+                    let ms = (at - self.shared.api.clock.now()).max(0) as u64;
+                    Duration::from_millis(ms).min(MAX_SLEEP)
+                })
+                .unwrap_or(MAX_SLEEP);
+            tokio::select! {
+                command = commands.recv() => inputs.push_back(match command {
+                    Some(Command::Media(event)) => Input::Media(event),
+                    Some(Command::Leave) | None => Input::Leave,
+                }),
+                changed = timetable.changed() => {
+                    if changed.is_err() {
+                        inputs.push_back(Input::Leave);
+                    } else if let Some(cause) = self.lesson_over().await {
+                        inputs.push_back(Input::LessonEnded(cause));
+                    }
+                }
+                _ = tokio::time::sleep(sleep) => inputs.push_back(Input::Tick),
+            }
+        }
+    }
+
+    fn report(&self, policy: &Policy) {
+        let state = policy.state().clone();
+        let changed = self.state.send_if_modified(|s| {
+            let changed = *s != state;
+            *s = state.clone();
+            changed
+        });
+        if changed {
+            tracing::info!(lesson = %self.lesson_id, state = ?state, "live session");
+            self.listener.on_state(state);
+        }
+    }
+
+    /// Does one action; a join answers with the policy's next input.
+    async fn act(&self, action: Action) -> Option<Input> {
+        let media = &self.media;
+        match action {
+            Action::Join => return Some(self.join().await),
+            Action::Connect => {
+                let ticket = self.ticket.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(lk) = ticket.and_then(|t| t.livekit) {
+                    media.connect(lk.url, lk.token);
+                }
+            }
+            Action::Disconnect => media.disconnect(),
+            Action::SetVideoQuality(q) => media.set_video_quality(q),
+            Action::SetVideoEnabled(on) => media.set_video_enabled(on),
+            Action::SetCamera(on) => media.set_camera(on),
+            Action::SetMicrophone(on) => media.set_microphone(on),
+            Action::Heartbeat { at } => {
+                if let Err(e) = heartbeats::queue(&self.shared, &self.lesson_id, at).await {
+                    tracing::warn!(code = e.code_str(), "could not queue a heartbeat");
+                }
+                self.send_heartbeats();
+            }
+        }
+        None
+    }
+
+    async fn join(&self) -> Input {
+        let path = format!("/lessons/{}/join", self.lesson_id);
+        let key = uuid::Uuid::new_v4().to_string();
+        let answer = tokio::time::timeout(
+            JOIN_TIMEOUT,
+            self.shared.api.post::<JoinTicket>(&path, None, &key),
+        )
+        .await
+        .unwrap_or_else(|_| Err(Error::Offline("the join timed out".into())));
+        match answer {
+            Ok(ticket) => {
+                let input = match (&ticket.livekit, ticket.mode) {
+                    (Some(lk), LessonMode::Interactive) => Input::Joined {
+                        can_publish: ticket.role == LessonRole::Lead,
+                        broadcast_capable: ticket.role != LessonRole::Lead,
+                        expires_at: lk.expires_at,
+                    },
+                    _ => Input::BroadcastOnly,
+                };
+                *self.ticket.lock().unwrap_or_else(|e| e.into_inner()) = Some(ticket);
+                input
+            }
+            Err(e) => {
+                tracing::info!(lesson = %self.lesson_id, code = e.code_str(), "join failed");
+                join_refused(&e)
+            }
+        }
+    }
+
+    /// The timetable changed: has this lesson been cancelled or ended?
+    async fn lesson_over(&self) -> Option<EndCause> {
+        let id = self.lesson_id.clone();
+        let lesson = self
+            .shared
+            .store
+            .read(move |c| store::lessons::get(c, &id))
+            .await
+            .ok()
+            .flatten()?;
+        match lesson.status {
+            LessonStatus::Cancelled => Some(EndCause::Cancelled),
+            LessonStatus::Ended => Some(EndCause::LessonOver),
+            _ => None,
+        }
+    }
+
+    fn send_heartbeats(&self) {
+        let shared = self.shared.clone();
+        self.shared.runtime.spawn(async move {
+            if let Err(e) = heartbeats::send_pending(&shared).await {
+                tracing::debug!(code = e.code_str(), "heartbeats not sent");
+            }
+        });
+    }
+}
+
+/// What a failed join means for the session.
+fn join_refused(e: &Error) -> Input {
+    match e {
+        Error::Conflict(message) if message.contains("cancelled") => {
+            Input::LessonEnded(EndCause::Cancelled)
+        }
+        Error::Conflict(message) if message.contains("over") => {
+            Input::LessonEnded(EndCause::LessonOver)
+        }
+        _ => match e.retry_class() {
+            RetryClass::Transient { .. } => Input::JoinFailed,
+            RetryClass::Paused => Input::LessonEnded(EndCause::Failed {
+                reason: "signed out".into(),
+            }),
+            RetryClass::Permanent => Input::LessonEnded(EndCause::Failed {
+                reason: e.code_str().into(),
+            }),
+        },
+    }
+}
