@@ -15,14 +15,15 @@ Exit codes:
      command sends it once the server answers
   4  auth: not signed in, wrong password, or the session expired (sign in again)
   5  forbidden: this account may not do that
-  6  not found: no such notice, account, child or class
-  7  validation: bad input (a field is wrong, an ambiguous class name, ...)
+  6  not found: no such notice, homework, submission, account, child or class
+  7  validation: bad input (a field is wrong, an ambiguous class name, a kind of work the
+     homework does not take, deleting handed-in work without --confirm, ...)
   8  rate limited: try again later (e.g. a second reminder within the hour)
   9  server unreachable, server error or anything else
 
-Data stays on this device: each account's notices in its own SQLite store under the data
-directory, tokens in tokens.json there (mode 0600). Reading works offline; actions are queued
-on disk and sent with retries.";
+Data stays on this device: each account's notices, homework and drafts in its own SQLite
+store under the data directory, tokens in tokens.json there (mode 0600). Reading works
+offline; actions are queued on disk and sent with retries, files resumably.";
 
 #[derive(Debug, Parser)]
 #[command(

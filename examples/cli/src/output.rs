@@ -119,7 +119,7 @@ impl Out {
 impl Out {
     /// A byte progress display on stderr: a bar on a terminal, else a line now and then
     /// (each quarter, and whenever the message changes) so logs show it moving.
-    pub fn progress(&self) -> Progress {
+    pub fn progress(&self, message: &str) -> Progress {
         let bar = self.spinner.then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
@@ -129,6 +129,7 @@ impl Out {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
+            bar.set_message(message.to_owned());
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });

@@ -42,7 +42,7 @@ struct SyncSummary {
     homework: usize,
     /// Work still to hand in (not started, draft, returned, refused): students and parents.
     homework_to_do: usize,
-    /// Graded or handed-in work waiting for a parent's sign-off.
+    /// Parents: children's work waiting for their sign-off.
     to_sign_off: usize,
     /// Actions saved on this device and not yet delivered.
     queued_actions: usize,
@@ -89,7 +89,11 @@ pub async fn run(ctx: &Context, json: bool) -> CliResult {
                 )
             })
             .count(),
-        to_sign_off: work().filter(|w| w.needs_sign_off).count(),
+        to_sign_off: if children.is_empty() {
+            0
+        } else {
+            work().filter(|w| w.needs_sign_off).count()
+        },
         queued_actions: client.outbox_pending().await?,
         children: children
             .into_iter()

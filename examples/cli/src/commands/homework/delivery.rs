@@ -61,7 +61,7 @@ pub async fn wait_handin(
     handin_id: &str,
 ) -> CliResult<HandinEnd> {
     let deadline = ctx.deadline();
-    let mut progress = ctx.out.progress();
+    let mut progress = ctx.out.progress("提交中 / handing in");
     let mut next_flush = Instant::now();
     let end = loop {
         let handin = current(client, homework_id, handin_id).await?;
@@ -120,16 +120,18 @@ pub async fn wait_handin(
     Ok(end)
 }
 
-/// What is left of a hand-in that stays queued, for the message.
+/// How far a hand-in that stays queued got, for the message.
 pub fn queued_note(h: &Handin) -> String {
-    if h.total_bytes > 0 && h.sent_bytes < h.total_bytes {
+    if h.total_bytes == 0 {
+        String::new()
+    } else if h.sent_bytes < h.total_bytes {
         format!(
-            "已上传 / uploaded {} of {}",
+            " — 已上传 / uploaded {} of {}",
             human_bytes(h.sent_bytes),
             human_bytes(h.total_bytes)
         )
     } else {
-        "文件已上传 / files are up".to_owned()
+        " — 文件已上传 / the files are up".to_owned()
     }
 }
 

@@ -101,7 +101,7 @@ pub async fn draft(ctx: &Context, client: &Client, args: DraftArgs) -> CliResult
     for (_, kind) in &added {
         if !view.homework.accepted_kinds.contains(kind) {
             return Err(Failure::validation(format!(
-                "--add: this homework does not take {} files (it takes {})",
+                "--add: this homework does not accept {} work (it accepts {})",
                 kind.as_str(),
                 view.homework
                     .accepted_kinds
@@ -177,7 +177,7 @@ pub async fn hand_in(ctx: &Context, client: &Client, id: &str, json: bool) -> Cl
             let f = ctx.queued_failure(client);
             Err(Failure::new(
                 f.exit,
-                format!("{} — {}", f.message, delivery::queued_note(&h)),
+                format!("{}{}", f.message, delivery::queued_note(&h)),
             ))
         }
         HandinEnd::Rejected(f) => Err(f),

@@ -82,7 +82,7 @@ async fn with_upload_progress<T>(
     before: &HashSet<i64>,
     action: impl Future<Output = lianxiao_core::Result<T>>,
 ) -> CliResult<T> {
-    let mut progress = ctx.out.progress();
+    let mut progress = ctx.out.progress("上传附件 / uploading attachments");
     let mut action = std::pin::pin!(action);
     let mut last_move = (tokio::time::Instant::now(), 0u64);
     let result = loop {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use comfy_table::Color;
 use lianxiao_core::{
-    Client, Error, HomeworkView,
+    Client, Error, HandinState, HomeworkView,
     protocol::{Attachment, ClassWork, HomeworkReport, HomeworkSummary, PersonRef, Submission},
 };
 use serde::Serialize;
@@ -198,21 +198,25 @@ fn render(out: &Out, v: &HomeworkView, names: &Names) -> String {
         ));
         let mut lines: Vec<(&str, String)> = Vec::new();
         if let Some(hi) = &w.handin
-            && hi.state != lianxiao_core::HandinState::Delivered
+            && hi.state != HandinState::Delivered
         {
-            lines.push((
-                "本机提交 this device",
-                format!(
-                    "{} {}/{}{}",
-                    super::handin_state_name(hi.state),
+            let mut line = match hi.state {
+                HandinState::Queued => "待发送 queued".to_owned(),
+                HandinState::Uploading => "上传中 uploading".to_owned(),
+                _ => "被拒绝 rejected".to_owned(),
+            };
+            if hi.total_bytes > 0 {
+                line.push_str(&format!(
+                    " {} / {}",
                     human_bytes(hi.sent_bytes),
-                    human_bytes(hi.total_bytes),
-                    hi.error
-                        .as_ref()
-                        .map(|e| format!(" — {e}"))
-                        .unwrap_or_default()
-                ),
-            ));
+                    human_bytes(hi.total_bytes)
+                ));
+            }
+            if let Some(e) = &hi.error {
+                line.push_str(&format!(" — {e}"));
+            }
+            line.push_str(&format!(" ({})", local_time(hi.created_at)));
+            lines.push(("本机提交 this device", line));
         }
         if let Some(s) = &w.submission {
             lines.push(("提交 submission", s.id.clone()));
@@ -332,7 +336,8 @@ struct ReportJson<'a> {
     classes: Vec<ClassReportJson<'a>>,
 }
 
-fn report_json(r: &HomeworkReport) -> ReportJson<'_> {
+/// `requires_signoff`: whether the homework asks for parents' sign-off (unknown: assume so).
+fn report_json(r: &HomeworkReport, requires_signoff: bool) -> ReportJson<'_> {
     ReportJson {
         summary: &r.summary,
         classes: r
@@ -357,7 +362,11 @@ fn report_json(r: &HomeworkReport) -> ReportJson<'_> {
                     submitted: who(&|s| s.submission_id.is_some()),
                     missing: who(&|s| s.submission_id.is_none()),
                     late: who(&|s| s.late),
-                    not_signed_off: who(&|s| s.submission_id.is_some() && !s.signed_off),
+                    not_signed_off: if requires_signoff {
+                        who(&|s| s.submission_id.is_some() && !s.signed_off)
+                    } else {
+                        Vec::new()
+                    },
                 }
             })
             .collect(),
@@ -368,9 +377,18 @@ pub async fn report(ctx: &Context, client: &Client, id: &str, json: bool) -> Cli
     let id = super::server_homework_id(client, id).await?;
     let report = ctx
         .out
-        .spin("查询中 / asking the server…", client.homework().report(id))
+        .spin(
+            "查询中 / asking the server…",
+            client.homework().report(id.clone()),
+        )
         .await?;
-    let r = report_json(&report);
+    let requires_signoff = client
+        .homework()
+        .get(id)
+        .await
+        .map(|v| v.homework.requires_signoff)
+        .unwrap_or(true);
+    let r = report_json(&report, requires_signoff);
     if json {
         print_json(&r);
         return Ok(());
@@ -390,19 +408,17 @@ pub async fn report(ctx: &Context, client: &Client, id: &str, json: bool) -> Cli
             .join("、")
     };
     let mut table = out.table();
-    table.set_header(out.header(&[
-        "班级 class",
-        "已交 submitted",
-        "未交 missing",
-        "迟交 late",
-        "未签字 not signed",
-    ]));
+    let mut header = vec!["班级 class", "已交 submitted", "未交 missing", "迟交 late"];
+    if requires_signoff {
+        header.push("未签字 not signed");
+    }
+    table.set_header(out.header(&header));
     for c in &r.classes {
         let class = match c.school_name {
             Some(school) => format!("{school} · {}", c.class.class_name),
             None => c.class.class_name.clone(),
         };
-        table.add_row(vec![
+        let mut row = vec![
             out.cell(class, None, false),
             out.cell(
                 format!("{}/{}", c.submitted.len(), c.class.students.len()),
@@ -411,8 +427,11 @@ pub async fn report(ctx: &Context, client: &Client, id: &str, json: bool) -> Cli
             ),
             out.cell(names(&c.missing), Some(Color::Red), false),
             out.cell(names(&c.late), Some(Color::Yellow), false),
-            out.cell(names(&c.not_signed_off), None, false),
-        ]);
+        ];
+        if requires_signoff {
+            row.push(out.cell(names(&c.not_signed_off), None, false));
+        }
+        table.add_row(row);
     }
     print_table(&table);
     Ok(())
