@@ -118,3 +118,40 @@ final class UploadRelay: UploadListener, @unchecked Sendable {
     init(_ continuation: AsyncStream<[UploadStatus]>.Continuation) { self.continuation = continuation }
     func onUploads(uploads: [UploadStatus]) { continuation.yield(uploads) }
 }
+
+public extension TimetableProtocol {
+    /// The timetable screen's data (today, now, next, unseen changes): at once, after every
+    /// change and whenever a lesson starts or ends. Only the newest is buffered.
+    ///
+    /// ```swift
+    /// for await snapshot in client.timetable().stream() { self.timetable = snapshot }
+    /// ```
+    func stream() -> AsyncStream<TimetableSnapshot> {
+        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let handle = subscribe(listener: TimetableRelay(continuation))
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+
+    /// Each lesson's reminder while the app runs, once per lesson start; none is dropped.
+    /// For reminders while the app is closed, hand `upcomingReminders` to
+    /// UNUserNotificationCenter.
+    func reminders() -> AsyncStream<LessonReminder> {
+        AsyncStream(bufferingPolicy: .unbounded) { continuation in
+            let handle = watchReminders(listener: ReminderRelay(continuation))
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+}
+
+final class TimetableRelay: TimetableListener, @unchecked Sendable {
+    private let continuation: AsyncStream<TimetableSnapshot>.Continuation
+    init(_ continuation: AsyncStream<TimetableSnapshot>.Continuation) { self.continuation = continuation }
+    func onTimetable(snapshot: TimetableSnapshot) { continuation.yield(snapshot) }
+}
+
+final class ReminderRelay: ReminderListener, @unchecked Sendable {
+    private let continuation: AsyncStream<LessonReminder>.Continuation
+    init(_ continuation: AsyncStream<LessonReminder>.Continuation) { self.continuation = continuation }
+    func onReminder(reminder: LessonReminder) { continuation.yield(reminder) }
+}

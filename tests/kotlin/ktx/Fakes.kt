@@ -13,16 +13,24 @@ import org.lianxiao.core.Homework
 import org.lianxiao.core.HomeworkHandle
 import org.lianxiao.core.HomeworkListener
 import org.lianxiao.core.HomeworkView
+import org.lianxiao.core.Lesson
+import org.lianxiao.core.LessonMode
+import org.lianxiao.core.LessonReminder
+import org.lianxiao.core.LessonStatus
 import org.lianxiao.core.NoHandle
 import org.lianxiao.core.NoticeFilter
 import org.lianxiao.core.NoticeListener
 import org.lianxiao.core.NoticeView
 import org.lianxiao.core.Notices
 import org.lianxiao.core.PersonRef
+import org.lianxiao.core.ReminderListener
 import org.lianxiao.core.SecureStorage
 import org.lianxiao.core.StateListener
 import org.lianxiao.core.StudentWork
 import org.lianxiao.core.TaskHandle
+import org.lianxiao.core.Timetable
+import org.lianxiao.core.TimetableListener
+import org.lianxiao.core.TimetableSnapshot
 import org.lianxiao.core.UploadListener
 import org.lianxiao.core.UploadPurpose
 import org.lianxiao.core.UploadState
@@ -195,3 +203,34 @@ fun upload(id: Long, sent: ULong, total: ULong = 1000uL): UploadStatus =
         attempts = 0u,
         error = null,
     )
+
+class FakeTimetable(snapshot: TimetableSnapshot = timetableSnapshot()) : Timetable(NoHandle) {
+    val source = FakeSource(snapshot)
+    val reminders = FakeSource<LessonReminder?>(null)
+
+    override fun subscribe(listener: TimetableListener): TaskHandle = source.subscribe(listener::onTimetable)
+
+    override fun watchReminders(listener: ReminderListener): TaskHandle =
+        reminders.subscribe { r -> if (r != null) listener.onReminder(r) }
+}
+
+fun lesson(id: String, startsAt: Long = 0L): Lesson =
+    Lesson(
+        id = id,
+        seriesId = id,
+        subject = "语文",
+        title = "古诗两首",
+        startsAt = startsAt,
+        endsAt = startsAt + 2_400_000L,
+        mode = LessonMode.INTERACTIVE,
+        status = LessonStatus.SCHEDULED,
+        leadTeacher = PersonRef(id = "t", name = "王丽"),
+        classes = ArrayList(),
+        movedFrom = null,
+        cancelledAt = null,
+        cancelReason = "",
+        updatedAt = 0L,
+    )
+
+fun timetableSnapshot(next: Lesson? = null, serverTime: Long = 0L): TimetableSnapshot =
+    TimetableSnapshot(today = ArrayList(), now = null, next = next, changes = ArrayList(), serverTime = serverTime)
