@@ -47,7 +47,9 @@ pub enum DisconnectReason {
     DuplicateIdentity,
     /// The SDK gave up reconnecting.
     Network,
-    Other { message: String },
+    Other {
+        message: String,
+    },
 }
 
 /// What the shell's media engine reports, forwarded with `LiveSession::media_event`.
@@ -56,13 +58,19 @@ pub enum MediaEvent {
     Connected,
     Reconnecting,
     Reconnected,
-    Disconnected { reason: DisconnectReason },
+    Disconnected {
+        reason: DisconnectReason,
+    },
     /// A subscribed stream was paused for lack of bandwidth.
     StreamPaused,
     TrackSubscribed,
-    ConnectionQuality { quality: ConnectionQuality },
+    ConnectionQuality {
+        quality: ConnectionQuality,
+    },
     /// The server changed what this person may do (brought on or off the stage).
-    PermissionsChanged { can_publish: bool },
+    PermissionsChanged {
+        can_publish: bool,
+    },
 }
 
 /// Why a session ended.
@@ -74,7 +82,9 @@ pub enum EndCause {
     Kicked,
     /// The person left.
     Left,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Where a session stands, for the lesson screen.
@@ -91,11 +101,17 @@ pub enum LiveState {
     },
     /// The connection dropped; `attempt` counts fresh joins made since (0: the SDK is
     /// reconnecting on its own).
-    Reconnecting { attempt: u32 },
+    Reconnecting {
+        attempt: u32,
+    },
     /// The room cannot be reached: watch the lesson's broadcast instead. The URL is absent
     /// until the server publishes one for this lesson.
-    FallbackToBroadcast { hls_url: Option<String> },
-    Ended { cause: EndCause },
+    FallbackToBroadcast {
+        hls_url: Option<String>,
+    },
+    Ended {
+        cause: EndCause,
+    },
 }
 
 /// The shell's media engine, implemented on the platform LiveKit SDK. Calls return at once;

@@ -93,7 +93,10 @@ impl LiveSession {
 
     /// The ticket in use (the latest join's).
     pub fn ticket(&self) -> Option<JoinTicket> {
-        self.ticket.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.ticket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -176,7 +179,11 @@ impl Runner {
         match action {
             Action::Join => return Some(self.join().await),
             Action::Connect => {
-                let ticket = self.ticket.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let ticket = self
+                    .ticket
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 if let Some(lk) = ticket.and_then(|t| t.livekit) {
                     media.connect(lk.url, lk.token);
                 }
