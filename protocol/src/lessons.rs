@@ -240,7 +240,51 @@ pub struct JoinTicket {
     /// For interactive lessons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub livekit: Option<LiveKitTicket>,
+    /// For broadcast lessons: where to watch (HLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hls: Option<HlsTicket>,
     pub server_time: Millis,
+}
+
+/// What a player needs to watch a broadcast lesson. The URLs are relative to the server's
+/// URL and signed for this viewer until `expires_at`; the playlists they lead to carry the
+/// same signature on every entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HlsTicket {
+    /// The master playlist: every rendition, for the player to choose from.
+    pub master_url: String,
+    /// Highest bandwidth first; the last is audio only, for the weakest networks.
+    pub renditions: Vec<HlsRendition>,
+    pub expires_at: Millis,
+}
+
+/// One rendition of a broadcast, with its own media playlist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HlsRendition {
+    /// `low` (360p video and audio) or `audio`.
+    pub name: String,
+    /// Bits per second, as the master playlist announces it.
+    pub bandwidth: u64,
+    pub url: String,
+    #[serde(default)]
+    pub audio_only: bool,
+}
+
+/// `GET /v1/lessons/{id}/ingest`: where the lead teacher's encoder (OBS, a classroom recording
+/// system) pushes a broadcast lesson. Whoever holds the key can publish: keep it secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IngestTicket {
+    /// The encoder's "server", `rtmp://host:port/live`.
+    pub rtmp_url: String,
+    /// The encoder's "stream key".
+    pub stream_key: String,
+    /// Both in one URL, for encoders that take a single address.
+    pub publish_url: String,
+    /// The lesson's status now (`live` while a push is arriving).
+    pub status: LessonStatus,
 }
 
 /// `POST /v1/lessons/{id}/stage`: bring a participant on stage (may publish) or take them off.

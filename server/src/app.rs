@@ -4,6 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
     auth::{LoginLimiter, TokenKeys},
+    broadcast::{BroadcastConfig, Broadcasts},
     db::{Db, now_ms},
     realtime::Hub,
     uploads::{self, Blobs, tus},
@@ -23,6 +24,8 @@ pub struct ServerConfig {
     pub livekit: Option<LiveKitConfig>,
     /// How long before a lesson starts its room may be joined.
     pub join_early_secs: u64,
+    /// RTMP ingest and HLS packaging of broadcast lessons.
+    pub broadcast: BroadcastConfig,
 }
 
 /// Where LiveKit runs and the key pair our server signs with.
@@ -73,6 +76,7 @@ impl ServerConfig {
             upload_ttl_secs: lianxiao_protocol::DEFAULT_UPLOAD_TTL_SECS,
             livekit: None,
             join_early_secs: DEFAULT_JOIN_EARLY_SECS,
+            broadcast: BroadcastConfig::default(),
         }
     }
 }
@@ -93,6 +97,7 @@ struct Inner {
     hub: Arc<Hub>,
     blobs: Blobs,
     upload_locks: tus::Locks,
+    broadcasts: Broadcasts,
     housekeeping: tokio::task::JoinHandle<()>,
 }
 
@@ -104,6 +109,8 @@ impl AppState {
         let hub = Hub::new();
         hub.start(db.clone());
         let blobs = Blobs::under(&config.data_dir)?;
+        let broadcasts =
+            Broadcasts::open(&config.broadcast, &config.data_dir, db.clone(), hub.clone()).await?;
         let housekeeping = tokio::spawn(housekeeping(db.clone(), blobs.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -114,6 +121,7 @@ impl AppState {
                 hub,
                 blobs,
                 upload_locks: tus::Locks::default(),
+                broadcasts,
                 housekeeping,
             }),
         })
@@ -148,9 +156,15 @@ impl AppState {
         &self.inner.hub
     }
 
+    /// Broadcast lessons: their ingests (ffmpeg) and HLS viewers.
+    pub fn broadcasts(&self) -> &Broadcasts {
+        &self.inner.broadcasts
+    }
+
     /// Stops the background tasks and closes realtime sockets, then the database pool.
     pub async fn shutdown(&self) {
         self.inner.hub.shutdown();
+        self.inner.broadcasts.shutdown();
         self.inner.housekeeping.abort();
         self.inner.db.pool().close().await;
     }

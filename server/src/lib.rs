@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod broadcast;
 pub mod db;
 pub mod error;
 pub mod fixtures;

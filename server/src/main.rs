@@ -3,7 +3,12 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use lianxiao_server::{LiveKitConfig, ServerConfig, db::Db, roster};
+use lianxiao_server::{
+    LiveKitConfig, ServerConfig,
+    broadcast::{self, BroadcastConfig},
+    db::Db,
+    roster,
+};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -54,6 +59,21 @@ enum Command {
         /// How many seconds before a lesson its room opens.
         #[arg(long, env = "LIANXIAO_JOIN_EARLY_SECS", default_value_t = lianxiao_server::app::DEFAULT_JOIN_EARLY_SECS)]
         join_early_secs: u64,
+        /// Where broadcast lessons' RTMP listeners bind (one ffmpeg per lesson being pushed).
+        #[arg(long, env = "LIANXIAO_RTMP_LISTEN", default_value = "0.0.0.0")]
+        rtmp_listen: std::net::IpAddr,
+        /// Ports for broadcast ingests, one per lesson with an open ingest, e.g. 19350-19449.
+        #[arg(long, env = "LIANXIAO_RTMP_PORTS", default_value = "19350-19449", value_parser = broadcast::parse_ports)]
+        rtmp_ports: (u16, u16),
+        /// Host name encoders push to; the host the teacher's app called when absent.
+        #[arg(long, env = "LIANXIAO_RTMP_PUBLIC_HOST")]
+        rtmp_public_host: Option<String>,
+        /// Length of a broadcast's HLS segments in seconds.
+        #[arg(long, env = "LIANXIAO_HLS_SEGMENT_SECS", default_value_t = broadcast::DEFAULT_SEGMENT_SECS)]
+        hls_segment_secs: u32,
+        /// The ffmpeg that packages broadcasts into HLS.
+        #[arg(long, env = "LIANXIAO_FFMPEG", default_value = "ffmpeg")]
+        ffmpeg: PathBuf,
     },
     /// Import schools, classes and people from a roster CSV. Nothing is imported if any row is bad.
     ImportRoster {
@@ -97,6 +117,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             livekit_api_key,
             livekit_api_secret,
             join_early_secs,
+            rtmp_listen,
+            rtmp_ports,
+            rtmp_public_host,
+            hls_segment_secs,
+            ffmpeg,
         } => {
             let livekit = match livekit_url.filter(|u| !u.is_empty()) {
                 None => None,
@@ -120,6 +145,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 upload_ttl_secs,
                 livekit,
                 join_early_secs,
+                broadcast: BroadcastConfig {
+                    ffmpeg,
+                    rtmp_listen,
+                    rtmp_ports,
+                    rtmp_public_host: rtmp_public_host.filter(|h| !h.is_empty()),
+                    segment_secs: hls_segment_secs,
+                },
             };
             let server = lianxiao_server::start(&config).await?;
             println!("lianxiao-server listening on {}", server.url());

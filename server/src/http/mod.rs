@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod broadcast;
 pub mod extract;
 mod health;
 mod homework;
@@ -105,6 +106,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(live::attendance))
         .routes(routes!(live::heartbeat))
         .routes(routes!(live::webhook))
+        .routes(routes!(broadcast::ingest))
+        .routes(routes!(broadcast::master))
+        .routes(routes!(broadcast::media))
         .routes(routes!(sync::sync))
         .routes(routes!(sync::events))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

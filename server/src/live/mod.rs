@@ -70,6 +70,10 @@ pub async fn join(
     let now = now_ms();
     check_window(&lesson, config.join_early_secs, now)?;
     let (role, class_id) = role_of(&standing);
+    let hls = match lesson.mode {
+        LessonMode::Broadcast => Some(crate::broadcast::hls_ticket(conn, &lesson, user_id).await?),
+        LessonMode::Interactive => None,
+    };
     let livekit = match lesson.mode {
         LessonMode::Interactive => {
             let lk = config.livekit.as_ref().ok_or_else(|| {
@@ -100,6 +104,7 @@ pub async fn join(
         starts_at: lesson.starts_at,
         ends_at: lesson.ends_at,
         livekit,
+        hls,
         server_time: now,
     })
 }

@@ -1,0 +1,242 @@
+//! One ffmpeg per open ingest, started, watched and restarted here.
+//!
+//! ffmpeg listens for one RTMP push (`-listen 1`) and exits when it ends, so each push is one
+//! run: the first segment a run writes makes the lesson Live, the run's end makes it
+//! Interrupted, and the next run appends to the same playlists (`append_list`: the media
+//! sequence continues after a discontinuity). ffmpeg only warns when a push names another
+//! stream key, so that warning ends the run before any of its media is published.
+//!
+//! ffmpeg runs under a small `sh` watchdog that kills it when our end of its stdin closes, so
+//! a server that dies (even by SIGKILL) leaves no listener behind.
+
+use std::{process::Stdio, sync::Arc, time::Duration};
+
+use lianxiao_protocol::{EntityKind, LessonStatus};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+};
+
+use super::{Ingest, Shared};
+use crate::db::{feed, now_ms};
+
+/// Kills ffmpeg (`$0 "$@"`) once stdin reaches its end; exits with ffmpeg's status.
+const WATCHDOG: &str = r#"exec 3<&0
+"$0" "$@" </dev/null &
+p=$!
+{ read -r _ <&3; kill $p 2>/dev/null; } &
+w=$!
+wait $p
+s=$?
+kill $w 2>/dev/null
+exit $s"#;
+
+/// How a run of ffmpeg ended.
+#[derive(Debug, Default)]
+struct Run {
+    went_live: bool,
+    wrong_key: bool,
+}
+
+pub(super) async fn supervise(shared: Arc<Shared>, ingest: Ingest) {
+    let dir = shared.hls_root.join(&ingest.lesson_id);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::error!(error = %e, lesson = %ingest.lesson_id, "cannot make the HLS directory");
+        return;
+    }
+    let mut failures = 0u32;
+    loop {
+        if now_ms() >= ingest.closes_at {
+            break;
+        }
+        match status_of(&shared, &ingest.lesson_id).await {
+            Ok(Some(LessonStatus::Ended | LessonStatus::Cancelled)) | Ok(None) => return,
+            _ => {}
+        }
+        let run = match run_once(&shared, &ingest, &dir).await {
+            Ok(run) => run,
+            Err(e) => {
+                tracing::error!(error = %e, lesson = %ingest.lesson_id, "ffmpeg could not run");
+                Run::default()
+            }
+        };
+        if run.went_live {
+            failures = 0;
+            change_status(
+                &shared,
+                &ingest.lesson_id,
+                LessonStatus::Interrupted,
+                &[LessonStatus::Live],
+            )
+            .await;
+        } else if run.wrong_key {
+            tracing::warn!(lesson = %ingest.lesson_id, "a push with the wrong stream key was refused");
+        } else {
+            failures += 1;
+        }
+        // A listener that dies at once (port taken, ffmpeg missing) is retried ever more slowly.
+        let pause = Duration::from_millis(200 * u64::from(failures.min(25)).max(1));
+        tokio::time::sleep(pause).await;
+    }
+    // The lesson's window closed: a broadcast that went out is over.
+    change_status(
+        &shared,
+        &ingest.lesson_id,
+        LessonStatus::Ended,
+        &[LessonStatus::Live, LessonStatus::Interrupted],
+    )
+    .await;
+}
+
+fn ffmpeg_args(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> Vec<String> {
+    let c = &shared.config;
+    let seg = c.segment_secs.max(1);
+    let listen = match c.rtmp_listen {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let out = dir.display();
+    #[rustfmt::skip]
+    let args = [
+        "-hide_banner", "-nostats", "-nostdin", "-y", "-loglevel", "info",
+        "-listen", "1",
+        "-i", &format!("rtmp://{listen}:{}/live/{}", ingest.port, ingest.stream_key),
+        // One video for the low rendition, the audio twice (with it, and alone).
+        "-map", "0:v:0", "-map", "0:a:0", "-map", "0:a:0",
+        "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+        "-profile:v", "main", "-pix_fmt", "yuv420p", "-vf", "scale=-2:360",
+        "-b:v", "500k", "-maxrate", "600k", "-bufsize", "1000k",
+        // A keyframe at every segment boundary, whatever the encoder's GOP.
+        "-force_key_frames", &format!("expr:gte(t,n_forced*{seg})"), "-sc_threshold", "0",
+        "-c:a", "aac", "-ac", "2", "-ar", "44100", "-b:a:0", "64k", "-b:a:1", "48k",
+        "-f", "hls", "-hls_time", &seg.to_string(), "-hls_list_size", "10",
+        "-hls_segment_type", "mpegts",
+        "-hls_flags", "append_list+omit_endlist+delete_segments+independent_segments+temp_file",
+        "-master_pl_name", "master.m3u8",
+        "-var_stream_map", "v:0,a:0,name:low a:1,name:audio",
+        "-hls_segment_filename", &format!("{out}/%v/seg_%d.ts"),
+        &format!("{out}/%v/index.m3u8"),
+    ];
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// One ffmpeg listener, from start until its push ends (or the lesson's window closes).
+async fn run_once(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> anyhow::Result<Run> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg(&shared.config.ffmpeg)
+        .args(ffmpeg_args(shared, ingest, dir))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    // Dropping it stops ffmpeg (see WATCHDOG).
+    let mut stdin = child.stdin.take();
+    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let mut run = Run::default();
+    let seg = Duration::from_secs(u64::from(shared.config.segment_secs.max(1)));
+    // A push that goes quiet without closing its connection is a stopped push.
+    let stall = seg * 5 + Duration::from_secs(5);
+    let closes_in = Duration::from_millis((ingest.closes_at - now_ms()).max(0) as u64);
+    let window = tokio::time::sleep(closes_in);
+    tokio::pin!(window);
+    let mut last_segment = tokio::time::Instant::now();
+    loop {
+        let watchdog = tokio::time::sleep_until(last_segment + stall);
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => {
+                    if line.contains("Unexpected stream") {
+                        run.wrong_key = true;
+                        stdin.take();
+                    } else if line.contains("Opening '") && line.contains(".ts.tmp' for writing") {
+                        last_segment = tokio::time::Instant::now();
+                        if !run.went_live && !run.wrong_key {
+                            run.went_live = true;
+                            tracing::info!(lesson = %ingest.lesson_id, "broadcast push arriving");
+                            change_status(shared, &ingest.lesson_id, LessonStatus::Live,
+                                &[LessonStatus::Scheduled, LessonStatus::Interrupted]).await;
+                        }
+                    } else if line.contains("rror") {
+                        // ffmpeg's lines name the input URL: keep the key out of the log.
+                        let line = line.replace(&ingest.stream_key, "<key>");
+                        tracing::debug!(lesson = %ingest.lesson_id, ffmpeg = %line);
+                    }
+                }
+                _ => break,
+            },
+            _ = watchdog, if run.went_live => {
+                tracing::warn!(lesson = %ingest.lesson_id, "broadcast push stalled");
+                stdin.take();
+                last_segment = tokio::time::Instant::now() + Duration::from_secs(3600);
+            }
+            _ = &mut window => {
+                stdin.take();
+                break;
+            }
+        }
+    }
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    if let Ok(Ok(status)) = status {
+        tracing::info!(lesson = %ingest.lesson_id, live = run.went_live, %status, "ffmpeg run ended");
+    }
+    Ok(run)
+}
+
+async fn status_of(shared: &Shared, lesson_id: &str) -> sqlx::Result<Option<LessonStatus>> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM lessons WHERE id = $1")
+        .bind(lesson_id)
+        .fetch_optional(shared.db.pool())
+        .await?;
+    Ok(status.as_deref().and_then(LessonStatus::parse))
+}
+
+/// Moves the lesson to `to` if it is in one of `from`, and tells everyone in it through sync.
+async fn change_status(shared: &Shared, lesson_id: &str, to: LessonStatus, from: &[LessonStatus]) {
+    if let Err(e) = try_change_status(shared, lesson_id, to, from).await {
+        tracing::error!(error = %e, lesson = %lesson_id, to = to.as_str(), "lesson status not changed");
+    }
+}
+
+async fn try_change_status(
+    shared: &Shared,
+    lesson_id: &str,
+    to: LessonStatus,
+    from: &[LessonStatus],
+) -> sqlx::Result<()> {
+    let mut tx = shared.db.begin_write().await?;
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM lessons WHERE id = $1")
+        .bind(lesson_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(current) = status.as_deref().and_then(LessonStatus::parse) else {
+        return Ok(());
+    };
+    if !from.contains(&current) {
+        return Ok(());
+    }
+    sqlx::query("UPDATE lessons SET status = $2, updated_at = $3 WHERE id = $1")
+        .bind(lesson_id)
+        .bind(to.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    let seq = feed::next_seq(&mut tx).await?;
+    feed::touch_many(
+        &mut tx,
+        seq,
+        EntityKind::Lesson,
+        lesson_id,
+        false,
+        crate::lessons::AUDIENCE_SQL,
+        &[lesson_id],
+    )
+    .await?;
+    tx.commit().await?;
+    shared.hub.committed(shared.db.backend(), seq);
+    tracing::info!(lesson = %lesson_id, status = to.as_str(), "broadcast lesson status");
+    Ok(())
+}
