@@ -1,0 +1,443 @@
+//! A live lesson through the core's `LiveSession` on a simulated phone against the real
+//! server (no LiveKit server can run here: the shell's media engine is a fake that records
+//! what the core asks of it, and the test plays the SDK's events). The connection uses the
+//! token the join returned, an outage longer than the threshold leads to a fresh ticket,
+//! heartbeats become attendance, and a cancelled or ended lesson ends the session.
+
+use std::{sync::Arc, time::Duration};
+
+use base64::Engine;
+use lianxiao_core::{
+    EndCause, LiveListener, LiveSession, LiveState, MediaEvent, MediaSession, PolicyConfig,
+    VideoQuality,
+};
+use lianxiao_tests::{
+    Backend, TestServer,
+    api::Api,
+    logins::*,
+    phone::{PATIENCE, Phone},
+};
+use livekit_api::access_token::{AccessToken, Claims, TokenVerifier};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Digest;
+use tokio::sync::watch;
+
+const KEY: &str = "APIlianxiaoTest";
+const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
+const MINUTE: i64 = 60_000;
+
+/// What the core asked of the shell's media engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    Connect { url: String, token: String },
+    Disconnect,
+    Camera(bool),
+    Microphone(bool),
+    Quality(VideoQuality),
+    Video(bool),
+}
+
+#[derive(Clone)]
+struct FakeMedia(watch::Sender<Vec<Call>>);
+
+impl FakeMedia {
+    fn new() -> FakeMedia {
+        FakeMedia(watch::channel(Vec::new()).0)
+    }
+
+    fn push(&self, call: Call) {
+        self.0.send_modify(|calls| calls.push(call));
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.0.borrow().clone()
+    }
+
+    fn connects(&self) -> Vec<(String, String)> {
+        self.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Connect { url, token } => Some((url, token)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Waits until `n` connects were asked for.
+    async fn wait_connects(&self, n: usize) -> Vec<(String, String)> {
+        let mut rx = self.0.subscribe();
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                if self.connects().len() >= n {
+                    return self.connects();
+                }
+                rx.changed().await.expect("fake alive");
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("never {n} connects: {:?}", self.calls()))
+    }
+}
+
+impl MediaSession for FakeMedia {
+    fn connect(&self, url: String, token: String) {
+        self.push(Call::Connect { url, token });
+    }
+    fn disconnect(&self) {
+        self.push(Call::Disconnect);
+    }
+    fn set_camera(&self, on: bool) {
+        self.push(Call::Camera(on));
+    }
+    fn set_microphone(&self, on: bool) {
+        self.push(Call::Microphone(on));
+    }
+    fn set_video_quality(&self, quality: VideoQuality) {
+        self.push(Call::Quality(quality));
+    }
+    fn set_video_enabled(&self, enabled: bool) {
+        self.push(Call::Video(enabled));
+    }
+}
+
+/// Every state the listener was told, in order.
+#[derive(Clone)]
+struct States(watch::Sender<Vec<LiveState>>);
+
+impl LiveListener for States {
+    fn on_state(&self, state: LiveState) {
+        self.0.send_modify(|s| s.push(state));
+    }
+}
+
+impl States {
+    fn new() -> States {
+        States(watch::channel(Vec::new()).0)
+    }
+
+    fn all(&self) -> Vec<LiveState> {
+        self.0.borrow().clone()
+    }
+
+    async fn wait(&self, what: &str, ready: impl Fn(&LiveState) -> bool) {
+        let mut rx = self.0.subscribe();
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                if rx.borrow_and_update().last().is_some_and(&ready) {
+                    return;
+                }
+                rx.changed().await.expect("listener alive");
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("never {what}: {:?}", self.all()))
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn claims(token: &str) -> Claims {
+    TokenVerifier::with_api_key(KEY, SECRET)
+        .verify(token)
+        .expect("a token signed with our key")
+}
+
+/// Quick thresholds so the test's outage is "long".
+fn quick() -> PolicyConfig {
+    PolicyConfig {
+        rejoin_after_ms: 1_500,
+        heartbeat_ms: 1_000,
+        ..PolicyConfig::default()
+    }
+}
+
+struct Setup {
+    server: TestServer,
+    livekit_url: String,
+    lead: Api,
+    student: Phone,
+}
+
+async fn setup() -> Setup {
+    // Nothing listens there: the fake media engine never dials it.
+    let livekit_url = "ws://127.0.0.1:9".to_owned();
+    let server = TestServer::start_with_env(
+        &Backend::from_env(),
+        &[
+            ("LIANXIAO_LIVEKIT_URL", &livekit_url),
+            ("LIVEKIT_API_KEY", KEY),
+            ("LIVEKIT_API_SECRET", SECRET),
+        ],
+    );
+    server.import_demo_roster();
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let student = Phone::sign_in(&base, STUDENT_MAIN_1A).await;
+    Setup {
+        server,
+        livekit_url,
+        lead,
+        student,
+    }
+}
+
+/// A ten-minute interactive lesson of the lead's class starting in `in_minutes` (open for
+/// joining up to 15 minutes before); waits until the student's phone has it.
+async fn lesson_soon(s: &Setup, in_minutes: i64) -> String {
+    let class = s.lead.taught_classes()[0].clone();
+    let start = now_ms() + in_minutes * MINUTE;
+    let r = s
+        .lead
+        .post(
+            "/v1/lessons",
+            json!({
+                "subject": "语文", "title": "古诗两首", "mode": "interactive",
+                "starts_at": start, "ends_at": start + 10 * MINUTE,
+                "lead_class_id": class,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    let timetable = s.student.client.timetable();
+    tokio::time::timeout(PATIENCE, async {
+        while timetable.lesson(id.clone()).await.is_err() {
+            s.student.client.sync_now().await.ok();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the lesson reached the phone");
+    id
+}
+
+async fn join(s: &Setup, id: &str) -> (LiveSession, FakeMedia, States) {
+    let media = FakeMedia::new();
+    let states = States::new();
+    let session = s.student.client.live().join_with(
+        id.to_owned(),
+        quick(),
+        Arc::new(media.clone()),
+        Arc::new(states.clone()),
+    );
+    (session, media, states)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_joins_rides_out_an_outage_with_a_fresh_ticket_and_the_cancel_ends_it() {
+    let s = setup().await;
+    let id = lesson_soon(&s, 2).await;
+    let student_id = s.student.client.user_id();
+    let (session, media, states) = join(&s, &id).await;
+
+    // The connection uses the token the join returned: this student, this lesson's room.
+    let connects = media.wait_connects(1).await;
+    let (url, token) = connects[0].clone();
+    assert_eq!(url, s.livekit_url);
+    let ticket = session.ticket().expect("a ticket");
+    assert_eq!(Some(&token), ticket.livekit.as_ref().map(|l| &l.token));
+    let first = claims(&token);
+    assert_eq!(first.sub, student_id);
+    assert_eq!(first.video.room, format!("lesson-{id}"));
+    assert_eq!(states.all()[0], LiveState::Joining, "current state first");
+
+    // The SDK connects: live, watching in full quality, nothing published off stage.
+    session.media_event(MediaEvent::Connected);
+    states
+        .wait("live", |s| matches!(s, LiveState::Live { .. }))
+        .await;
+    assert_eq!(
+        session.state(),
+        LiveState::Live {
+            quality: VideoQuality::High,
+            video_enabled: true,
+            can_publish: false
+        }
+    );
+    let calls = media.calls();
+    assert!(calls.contains(&Call::Camera(false)) && calls.contains(&Call::Microphone(false)));
+
+    // Heartbeats become the student's attendance, with source `app`.
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let r = s.lead.get(&format!("/v1/lessons/{id}/attendance")).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            let present = r.body.as_array().unwrap().iter().any(|a| {
+                a["user"]["id"] == student_id.as_str()
+                    && a["intervals"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|i| i["source"] == "app")
+            });
+            if present {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("heartbeats reached the attendance");
+
+    // The network drops and the SDK's reconnecting goes on too long: a new join, a new token.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    session.media_event(MediaEvent::Reconnecting);
+    states
+        .wait("reconnecting", |s| {
+            matches!(s, LiveState::Reconnecting { .. })
+        })
+        .await;
+    let connects = media.wait_connects(2).await;
+    let (_, fresh) = connects[1].clone();
+    assert_ne!(fresh, token, "a fresh ticket");
+    let second = claims(&fresh);
+    assert_eq!(second.sub, student_id);
+    assert!(second.nbf > first.nbf);
+    assert_eq!(
+        session.ticket().and_then(|t| t.livekit).map(|l| l.token),
+        Some(fresh.clone())
+    );
+    let calls = media.calls();
+    let at = calls
+        .iter()
+        .position(|c| matches!(c, Call::Connect { token, .. } if *token == fresh))
+        .unwrap();
+    assert_eq!(
+        calls[at - 1],
+        Call::Disconnect,
+        "the old connection dropped first"
+    );
+    assert!(
+        states
+            .all()
+            .contains(&LiveState::Reconnecting { attempt: 1 })
+    );
+    session.media_event(MediaEvent::Connected);
+    states
+        .wait("live again", |s| matches!(s, LiveState::Live { .. }))
+        .await;
+
+    // The teacher cancels the lesson: the phone hears of it and the session ends.
+    let r = s
+        .lead
+        .post(
+            &format!("/v1/lessons/{id}/cancel"),
+            json!({"reason": "停电"}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    states
+        .wait("ended", |s| matches!(s, LiveState::Ended { .. }))
+        .await;
+    assert_eq!(
+        session.state(),
+        LiveState::Ended {
+            cause: EndCause::Cancelled
+        }
+    );
+    assert_eq!(media.calls().last(), Some(&Call::Disconnect));
+
+    // Joining a cancelled lesson ends at once, with the same cause, and connects nothing.
+    let (again, media, states) = join(&s, &id).await;
+    states
+        .wait("ended", |s| matches!(s, LiveState::Ended { .. }))
+        .await;
+    assert_eq!(
+        again.state(),
+        LiveState::Ended {
+            cause: EndCause::Cancelled
+        }
+    );
+    assert!(media.connects().is_empty());
+    drop(s.server);
+}
+
+/// LiveKit's webhook: JSON body, `Authorization` a JWT with the body's sha256.
+async fn room_finished(base: &str, room: &str) {
+    let body: Value = json!({
+        "event": "room_finished", "id": format!("EV_{room}"),
+        "createdAt": now_ms() / 1000, "room": {"name": room},
+    });
+    let text = body.to_string();
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&text));
+    let token = AccessToken::with_api_key(KEY, SECRET)
+        .with_sha256(&hash)
+        .to_jwt()
+        .unwrap();
+    let r = lianxiao_tests::api::http()
+        .post(format!("{base}/v1/livekit/webhook"))
+        .header("content-type", "application/webhook+json")
+        .header("authorization", token)
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lesson_ending_in_livekit_ends_the_session_and_leaving_disconnects() {
+    let s = setup().await;
+    let id = lesson_soon(&s, 2).await;
+    let (session, media, states) = join(&s, &id).await;
+    media.wait_connects(1).await;
+    session.media_event(MediaEvent::Connected);
+    states
+        .wait("live", |s| matches!(s, LiveState::Live { .. }))
+        .await;
+    // Brought on stage: the camera and microphone go on.
+    session.media_event(MediaEvent::PermissionsChanged { can_publish: true });
+    states
+        .wait("on stage", |s| {
+            matches!(
+                s,
+                LiveState::Live {
+                    can_publish: true,
+                    ..
+                }
+            )
+        })
+        .await;
+    let calls = media.calls();
+    assert_eq!(
+        calls[calls.len() - 2..],
+        [Call::Camera(true), Call::Microphone(true)]
+    );
+
+    // LiveKit says the room finished: the lesson is over for the phone too.
+    room_finished(&s.server.url(), &format!("lesson-{id}")).await;
+    states
+        .wait("ended", |s| matches!(s, LiveState::Ended { .. }))
+        .await;
+    assert_eq!(
+        session.state(),
+        LiveState::Ended {
+            cause: EndCause::LessonOver
+        }
+    );
+    assert_eq!(media.calls().last(), Some(&Call::Disconnect));
+
+    // Leaving another lesson disconnects and says so.
+    let other = lesson_soon(&s, 13).await;
+    let (session, media, states) = join(&s, &other).await;
+    media.wait_connects(1).await;
+    session.media_event(MediaEvent::Connected);
+    states
+        .wait("live", |s| matches!(s, LiveState::Live { .. }))
+        .await;
+    session.leave();
+    states
+        .wait("left", |s| {
+            *s == LiveState::Ended {
+                cause: EndCause::Left,
+            }
+        })
+        .await;
+    assert_eq!(media.calls().last(), Some(&Call::Disconnect));
+}
