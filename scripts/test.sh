@@ -54,6 +54,8 @@ need_apt default-jdk-headless java
 need_apt libjna-java /usr/share/java/jna.jar
 need_apt junit4 /usr/share/java/junit4.jar
 need_apt python3 python3
+# Broadcast lessons: the server runs ffmpeg to package RTMP pushes into HLS, and the tests push with it.
+need_apt ffmpeg ffmpeg
 # A third-party tus client (tuspy, from PyPI) checks the upload endpoint; it lives in a venv.
 need_apt python3-venv '/usr/lib/python3*/ensurepip/__init__.py'
 need_npm kotlin-compiler@2.4.20 "$NPM_PREFIX/node_modules/kotlin-compiler/bin/kotlinc-jvm"
