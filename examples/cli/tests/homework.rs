@@ -249,6 +249,12 @@ fn the_homework_story_through_the_terminal_client() {
     ));
     let work = handed.json();
     assert_eq!(work["state"], "delivered", "{work:#}");
+    // Progress went to stderr (lines, not a bar: stderr is not a terminal here).
+    assert!(
+        handed.stderr.contains("uploading") || handed.stderr.contains("handing in"),
+        "{}",
+        handed.stderr
+    );
     assert!(work["received_at"].as_i64().unwrap() > 0);
     assert_eq!(
         (work["attempt"].as_u64(), work["late"].as_bool()),
@@ -382,6 +388,13 @@ fn the_homework_story_through_the_terminal_client() {
     // The parent sees the grade, hears the feedback, and signs off by the homework's id.
     let summary = device.ok(&with(&parent, &["sync", "--json"])).json();
     assert_eq!(summary["to_sign_off"], 1);
+    let mine = device
+        .ok(&with(
+            &parent,
+            &["homework", "list", "--child", STUDENT_MAIN_1A, "--json"],
+        ))
+        .json();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
     let seen = device
         .ok(&with(&parent, &["homework", "show", &id, "--json"]))
         .json();
