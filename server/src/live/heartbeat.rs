@@ -31,7 +31,7 @@ pub async fn record(
     lesson_id: &str,
     beat: &Heartbeat,
 ) -> ApiResult<AttendanceInterval> {
-    let (lesson, _) = access::visible_lesson(&mut **tx, user_id, lesson_id).await?;
+    let (lesson, _) = access::visible_lesson(tx, user_id, lesson_id).await?;
     if lesson.status == LessonStatus::Cancelled {
         return Err(ApiError::conflict("the lesson was cancelled"));
     }
