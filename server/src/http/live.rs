@@ -56,6 +56,10 @@ pub async fn webhook(
         .ok_or_else(|| ApiError::unauthorized("the webhook is not signed"))?;
     let mut tx = state.db().begin_write().await?;
     let seq = live::handle_webhook(&mut tx, lk, &body, auth).await?;
+    if let Some(seq) = seq {
+        // On PostgreSQL the other processes (and this one's realtime) learn of it by NOTIFY.
+        crate::db::feed::announce(&mut tx, state.db().backend(), seq).await?;
+    }
     tx.commit().await?;
     if let Some(seq) = seq {
         state.hub().committed(state.db().backend(), seq);
