@@ -5,6 +5,7 @@
 mod notices;
 mod setup;
 mod summary;
+mod timetable;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -102,6 +103,7 @@ async fn play(w: &mut World) -> anyhow::Result<()> {
     notices::read_and_acknowledge(w, &class_notice).await?;
     notices::receipts_and_reminders(w, &class_notice).await?;
     notices::link_group_notice(w).await?;
+    timetable::lessons_scheduled(w).await?;
     summary::closing(w).await
 }
 
