@@ -57,6 +57,27 @@ fn push(url: &str, secs: u32) -> Child {
         .expect("ffmpeg must be installed (scripts/test.sh installs it)")
 }
 
+/// Pushes until the lesson is live, starting the encoder again if it gave up (as encoders
+/// do when the listener is not up yet).
+async fn push_until_live(url: &str, api: &Api, id: &str, server: &TestServer) -> Child {
+    let start = Instant::now();
+    let mut encoder = push(url, 60);
+    loop {
+        if status(api, id).await == "live" {
+            return encoder;
+        }
+        if encoder.try_wait().unwrap().is_some() {
+            encoder = push(url, 60);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the push never went live; server log:\n{}",
+            server.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Fetches without credentials: the signature in the URL is all a player has.
 async fn fetch(base: &str, url: &str) -> (StatusCode, Vec<u8>) {
     let r = lianxiao_tests::api::http()
@@ -179,7 +200,7 @@ async fn hls_secret(server: &TestServer) -> String {
 async fn a_pushed_lesson_reaches_viewers_on_signed_hls_and_survives_a_dropped_push() {
     let rtmp_port = free_port();
     let ports = format!("{rtmp_port}-{rtmp_port}");
-    let server = TestServer::start_with_env(
+    let mut server = TestServer::start_with_env(
         &Backend::from_env(),
         &[
             ("LIANXIAO_RTMP_LISTEN", "127.0.0.1"),
@@ -251,23 +272,31 @@ async fn a_pushed_lesson_reaches_viewers_on_signed_hls_and_survives_a_dropped_pu
         key.as_str()
     );
 
-    // A push with another key is cut off and publishes nothing.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut wrong = push(&format!("rtmp://127.0.0.1:{rtmp_port}/live/not-the-key"), 3);
+    // A push with another key is cut off and publishes nothing (tried again until the
+    // listener is up and has refused it).
+    let wrong_url = format!("rtmp://127.0.0.1:{rtmp_port}/live/not-the-key");
     let t = Instant::now();
-    while wrong.try_wait().unwrap().is_none() && t.elapsed() < Duration::from_secs(6) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    while !server.log_tail(200).contains("wrong stream key") {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{}",
+            server.log_tail(40)
+        );
+        let mut wrong = push(&wrong_url, 3);
+        let tried = Instant::now();
+        while wrong.try_wait().unwrap().is_none() && tried.elapsed() < Duration::from_secs(6) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = wrong.kill();
+        let _ = wrong.wait();
     }
-    let _ = wrong.kill();
-    let _ = wrong.wait();
     assert_eq!(status(&lead, &id).await, "scheduled");
     assert_eq!(fetch(&base, &master_url).await.0, StatusCode::NOT_FOUND);
 
     // The push arrives: the lesson goes live for everyone in it.
     let (_, cursor) = student.sync_all(None).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut first = push(&publish_url, 60);
-    wait_status(&student, &id, "live", Duration::from_secs(15)).await;
+    let mut first = push_until_live(&publish_url, &student, &id, &server).await;
     let (s, master) = fetch(&base, &master_url).await;
     assert_eq!(s, StatusCode::OK);
     let master = String::from_utf8(master).unwrap();
@@ -336,11 +365,8 @@ async fn a_pushed_lesson_reaches_viewers_on_signed_hls_and_survives_a_dropped_pu
     let before: u64 = *seen.iter().next_back().unwrap();
 
     // It pushes again: Live, and the same playlist carries on after a discontinuity.
-    let mut second = push(&publish_url, 60);
-    wait_status(&student, &id, "live", Duration::from_secs(15)).await;
+    let mut second = push_until_live(&publish_url, &student, &id, &server).await;
     let p = follow(&base, &low_url, 3, &mut seen).await;
-    second.kill().unwrap();
-    second.wait().unwrap();
     assert!(
         p.discontinuity,
         "the resumed push is marked as a discontinuity"
@@ -350,6 +376,23 @@ async fn a_pushed_lesson_reaches_viewers_on_signed_hls_and_survives_a_dropped_pu
         after > before + 1,
         "segments continue: {before} then {after}"
     );
+
+    // The server dies mid-push: its ffmpeg goes with it (the port is free again), and the
+    // restarted server listens on the same address for the same key.
+    server.stop();
+    second.kill().unwrap();
+    second.wait().unwrap();
+    server.restart();
+    assert_eq!(
+        status(&lead, &id).await,
+        "interrupted",
+        "no push reaches a fresh listener"
+    );
+    let mut third = push_until_live(&publish_url, &student, &id, &server).await;
+    follow(&base, &low_url, 2, &mut seen).await;
+    third.kill().unwrap();
+    third.wait().unwrap();
+    assert!(*seen.iter().next_back().unwrap() > after);
     let all: Vec<u64> = seen.iter().copied().collect();
     assert!(
         all.windows(2).all(|w| w[1] == w[0] + 1),

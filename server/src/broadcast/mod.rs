@@ -144,6 +144,14 @@ impl Broadcasts {
                 port: r.try_get::<i64, _>("port")? as u16,
                 closes_at: r.try_get::<i64, _>("ends_at")? + OVERRUN_MS,
             };
+            // A fresh listener has no push yet: a lesson left Live by a server that died is not.
+            supervisor::change_status(
+                &broadcasts.inner,
+                &ingest.lesson_id,
+                LessonStatus::Interrupted,
+                &[LessonStatus::Live],
+            )
+            .await;
             broadcasts.ensure_running(ingest);
         }
         Ok(broadcasts)

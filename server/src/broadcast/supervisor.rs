@@ -195,7 +195,12 @@ async fn status_of(shared: &Shared, lesson_id: &str) -> sqlx::Result<Option<Less
 }
 
 /// Moves the lesson to `to` if it is in one of `from`, and tells everyone in it through sync.
-async fn change_status(shared: &Shared, lesson_id: &str, to: LessonStatus, from: &[LessonStatus]) {
+pub(super) async fn change_status(
+    shared: &Shared,
+    lesson_id: &str,
+    to: LessonStatus,
+    from: &[LessonStatus],
+) {
     if let Err(e) = try_change_status(shared, lesson_id, to, from).await {
         tracing::error!(error = %e, lesson = %lesson_id, to = to.as_str(), "lesson status not changed");
     }
