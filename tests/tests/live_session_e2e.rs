@@ -16,6 +16,7 @@ use lianxiao_tests::{
     api::Api,
     logins::*,
     phone::{PATIENCE, Phone},
+    proxy::Proxy,
 };
 use livekit_api::access_token::{AccessToken, Claims, TokenVerifier};
 use reqwest::StatusCode;
@@ -162,9 +163,15 @@ struct Setup {
     livekit_url: String,
     lead: Api,
     student: Phone,
+    /// Between the student's phone and the server, when the test cuts the network.
+    proxy: Option<Proxy>,
 }
 
 async fn setup() -> Setup {
+    setup_with(false).await
+}
+
+async fn setup_with(through_proxy: bool) -> Setup {
     // Nothing listens there: the fake media engine never dials it.
     let livekit_url = "ws://127.0.0.1:9".to_owned();
     let server = TestServer::start_with_env(
@@ -178,12 +185,19 @@ async fn setup() -> Setup {
     server.import_demo_roster();
     let base = server.url();
     let lead = Api::login(&base, LEAD_TEACHER).await;
-    let student = Phone::sign_in(&base, STUDENT_MAIN_1A).await;
+    let proxy = if through_proxy {
+        Some(Proxy::to_url(&base).await)
+    } else {
+        None
+    };
+    let phone_url = proxy.as_ref().map_or(base.clone(), |p| p.url());
+    let student = Phone::sign_in(&phone_url, STUDENT_MAIN_1A).await;
     Setup {
         server,
         livekit_url,
         lead,
         student,
+        proxy,
     }
 }
 
@@ -264,26 +278,7 @@ async fn a_student_joins_rides_out_an_outage_with_a_fresh_ticket_and_the_cancel_
     assert!(calls.contains(&Call::Camera(false)) && calls.contains(&Call::Microphone(false)));
 
     // Heartbeats become the student's attendance, with source `app`.
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let r = s.lead.get(&format!("/v1/lessons/{id}/attendance")).await;
-            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-            let present = r.body.as_array().unwrap().iter().any(|a| {
-                a["user"]["id"] == student_id.as_str()
-                    && a["intervals"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|i| i["source"] == "app")
-            });
-            if present {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("heartbeats reached the attendance");
+    app_intervals(&s, &id, |spans| !spans.is_empty()).await;
 
     // The network drops and the SDK's reconnecting goes on too long: a new join, a new token.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -440,4 +435,89 @@ async fn the_lesson_ending_in_livekit_ends_the_session_and_leaving_disconnects()
         })
         .await;
     assert_eq!(media.calls().last(), Some(&Call::Disconnect));
+}
+
+/// The student's `app` attendance intervals as the lead sees them, once `ready` holds.
+async fn app_intervals(
+    s: &Setup,
+    id: &str,
+    ready: impl Fn(&[(i64, i64)]) -> bool,
+) -> Vec<(i64, i64)> {
+    let student_id = s.student.client.user_id();
+    let mut last = Vec::new();
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let r = s.lead.get(&format!("/v1/lessons/{id}/attendance")).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            last = r
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["user"]["id"] == student_id.as_str())
+                .flat_map(|a| a["intervals"].as_array().unwrap().clone())
+                .filter(|i| i["source"] == "app")
+                .map(|i| {
+                    (
+                        i["joined_at"].as_i64().unwrap(),
+                        i["left_at"].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            if ready(&last) {
+                return last.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("attendance never right: {last:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_made_while_the_school_server_is_unreachable_count_once_it_is_back() {
+    let s = setup_with(true).await;
+    let proxy = s.proxy.as_ref().unwrap();
+    let id = lesson_soon(&s, 2).await;
+    let (session, media, states) = join(&s, &id).await;
+    media.wait_connects(1).await;
+    session.media_event(MediaEvent::Connected);
+    states
+        .wait("live", |s| matches!(s, LiveState::Live { .. }))
+        .await;
+    let first = app_intervals(&s, &id, |spans| !spans.is_empty()).await;
+    let joined_at = first[0].0;
+
+    // The school's server cannot be reached (the media, elsewhere, goes on): the heartbeats
+    // wait on the phone.
+    proxy.set_refusing(true);
+    proxy.drop_all();
+    let cut_at = now_ms();
+    let live = s.student.client.live();
+    tokio::time::timeout(PATIENCE, async {
+        while live.pending_heartbeats().await.unwrap() < 3 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("heartbeats queued while offline");
+    let back_at = now_ms();
+    assert!(back_at - cut_at >= 2_000);
+
+    // Back: they are delivered, and the one interval now covers the time offline.
+    proxy.set_refusing(false);
+    tokio::time::timeout(PATIENCE, async {
+        while live.pending_heartbeats().await.unwrap() > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("queued heartbeats delivered");
+    let spans = app_intervals(&s, &id, |spans| {
+        spans.iter().any(|(_, left)| *left >= back_at - 1_500)
+    })
+    .await;
+    assert_eq!(spans.len(), 1, "one stretch, no gap: {spans:?}");
+    assert_eq!(spans[0].0, joined_at);
+    session.leave();
 }

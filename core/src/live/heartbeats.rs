@@ -55,6 +55,19 @@ pub(crate) async fn pending_count(shared: &Arc<Shared>) -> Result<usize> {
 /// network); returns how many are still queued.
 pub(crate) async fn send_pending(shared: &Arc<Shared>) -> Result<usize> {
     let _sending = SENDING.lock().await;
+    send_queued(shared).await
+}
+
+/// `send_pending` from the session's timer: when a send is already under way (slow or no
+/// network), this one is skipped rather than queued behind it; the next heartbeat tries again.
+pub(crate) async fn send_pending_unless_busy(shared: &Arc<Shared>) -> Result<usize> {
+    let Ok(_sending) = SENDING.try_lock() else {
+        return Ok(0);
+    };
+    send_queued(shared).await
+}
+
+async fn send_queued(shared: &Arc<Shared>) -> Result<usize> {
     let queued: Vec<(i64, String, String, Millis)> = shared
         .store
         .write(|tx| {

@@ -252,7 +252,7 @@ impl Runner {
     fn send_heartbeats(&self) {
         let shared = self.shared.clone();
         self.shared.runtime.spawn(async move {
-            if let Err(e) = heartbeats::send_pending(&shared).await {
+            if let Err(e) = heartbeats::send_pending_unless_busy(&shared).await {
                 tracing::debug!(code = e.code_str(), "heartbeats not sent");
             }
         });
