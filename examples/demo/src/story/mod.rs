@@ -2,6 +2,7 @@
 //! server, the phones signed in so far and the narrator. A new feature (homework, live
 //! lessons) adds a module here and one call in [`run_story`].
 
+mod homework;
 mod notices;
 mod setup;
 mod summary;
@@ -103,6 +104,7 @@ async fn play(w: &mut World) -> anyhow::Result<()> {
     notices::read_and_acknowledge(w, &class_notice).await?;
     notices::receipts_and_reminders(w, &class_notice).await?;
     notices::link_group_notice(w).await?;
+    homework::round_trip(w).await?;
     timetable::lessons_scheduled(w).await?;
     summary::closing(w).await
 }
