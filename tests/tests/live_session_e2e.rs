@@ -521,3 +521,59 @@ async fn heartbeats_made_while_the_school_server_is_unreachable_count_once_it_is
     assert_eq!(spans[0].0, joined_at);
     session.leave();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_endpoint_extends_one_interval_and_starts_another_after_a_gap() {
+    let s = setup().await;
+    let base = s.server.url();
+    let id = lesson_soon(&s, 2).await;
+    let student = Api::login(&base, STUDENT_MAIN_1A).await;
+    let beat = |at: i64| json!({ "at": at });
+    let path = format!("/v1/lessons/{id}/heartbeat");
+
+    let t = now_ms();
+    let r = student.post(&path, beat(t)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["source"], "app");
+    assert_eq!(
+        (r.body["joined_at"].as_i64(), r.body["left_at"].as_i64()),
+        (Some(t), Some(t))
+    );
+    // Heartbeats 30 s apart (a late one from the phone's queue among them) make one stretch.
+    let r = student.post(&path, beat(t - 30_000)).await;
+    assert_eq!(r.body["joined_at"].as_i64(), Some(t - 30_000));
+    assert_eq!(r.body["left_at"].as_i64(), Some(t));
+    // Sent twice (a lost answer), it changes nothing.
+    let again = student.post(&path, beat(t - 30_000)).await;
+    assert_eq!(again.body, r.body);
+    // After two minutes away, a new stretch.
+    let r = student.post(&path, beat(t - 150_000)).await;
+    assert_eq!(r.body["joined_at"].as_i64(), Some(t - 150_000));
+    assert_eq!(r.body["left_at"].as_i64(), Some(t - 150_000));
+    let spans = app_intervals(&s, &id, |spans| spans.len() == 2).await;
+    assert_eq!(spans, vec![(t - 150_000, t - 150_000), (t - 30_000, t)]);
+    // A heartbeat "from the future" counts as now, not later.
+    let r = student.post(&path, beat(t + 3_600_000)).await;
+    assert!(r.body["left_at"].as_i64().unwrap() < t + 60_000);
+
+    // Outside the lesson's time, outside the lesson, or a cancelled lesson: refused.
+    let later = lesson_soon(&s, 24 * 60).await;
+    let r = student
+        .post(&format!("/v1/lessons/{later}/heartbeat"), beat(now_ms()))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let outsider = Api::login(&base, STUDENT_MAIN_2A).await;
+    assert_eq!(
+        outsider.post(&path, beat(now_ms())).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = s
+        .lead
+        .post(&format!("/v1/lessons/{id}/cancel"), json!({}))
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    assert_eq!(
+        student.post(&path, beat(now_ms())).await.status,
+        StatusCode::CONFLICT
+    );
+}
