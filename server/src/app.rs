@@ -109,8 +109,14 @@ impl AppState {
         let hub = Hub::new();
         hub.start(db.clone());
         let blobs = Blobs::under(&config.data_dir)?;
-        let broadcasts =
-            Broadcasts::open(&config.broadcast, &config.data_dir, db.clone(), hub.clone()).await?;
+        let broadcasts = Broadcasts::open(
+            &config.broadcast,
+            config.join_early_secs,
+            &config.data_dir,
+            db.clone(),
+            hub.clone(),
+        )
+        .await?;
         let housekeeping = tokio::spawn(housekeeping(db.clone(), blobs.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {

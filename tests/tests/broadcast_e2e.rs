@@ -271,6 +271,20 @@ async fn a_pushed_lesson_reaches_viewers_on_signed_hls_and_survives_a_dropped_pu
         lead.get(&ingest_path).await.body["stream_key"],
         key.as_str()
     );
+    // Each open ingest has a port of its own; with the only one taken, another lesson waits.
+    let tomorrow = start + 24 * 60 * MINUTE;
+    let r = lead
+        .post(
+            "/v1/lessons",
+            json!({
+                "subject": "家庭教育", "title": "怎样陪孩子写字", "mode": "broadcast",
+                "starts_at": tomorrow, "ends_at": tomorrow + 40 * MINUTE, "lead_class_id": main_1,
+            }),
+        )
+        .await;
+    let later = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    let r = lead.get(&format!("/v1/lessons/{later}/ingest")).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
 
     // A push with another key is cut off and publishes nothing (tried again until the
     // listener is up and has refused it).

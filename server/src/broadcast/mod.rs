@@ -92,15 +92,19 @@ pub(crate) struct Shared {
     pub db: Db,
     pub hub: Arc<Hub>,
     pub signer: UrlSigner,
+    /// How long before a lesson starts its listener opens (the lesson's join window).
+    open_early_secs: u64,
     running: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     pub viewers: viewers::Viewers,
 }
 
 impl Broadcasts {
     /// Loads the URL-signing secret (created on the first start) and restarts the ingests
-    /// of lessons whose window is still open.
+    /// of lessons whose window is still open. Listeners open `open_early_secs` before their
+    /// lesson starts.
     pub async fn open(
         config: &BroadcastConfig,
+        open_early_secs: u64,
         data_dir: &Path,
         db: Db,
         hub: Arc<Hub>,
@@ -125,12 +129,13 @@ impl Broadcasts {
                 db: db.clone(),
                 hub,
                 signer: UrlSigner::new(secret),
+                open_early_secs,
                 running: Mutex::new(HashMap::new()),
                 viewers: viewers::Viewers::default(),
             }),
         };
         let open = sqlx::query(
-            "SELECT b.lesson_id, b.stream_key, b.port, l.ends_at FROM broadcast_ingests b \
+            "SELECT b.lesson_id, b.stream_key, b.port, l.starts_at, l.ends_at FROM broadcast_ingests b \
              JOIN lessons l ON l.id = b.lesson_id \
              WHERE l.ends_at > $1 AND l.status NOT IN ('ended', 'cancelled')",
         )
@@ -142,6 +147,7 @@ impl Broadcasts {
                 lesson_id: r.try_get("lesson_id")?,
                 stream_key: r.try_get("stream_key")?,
                 port: r.try_get::<i64, _>("port")? as u16,
+                opens_at: r.try_get::<i64, _>("starts_at")? - open_early_secs as i64 * 1000,
                 closes_at: r.try_get::<i64, _>("ends_at")? + OVERRUN_MS,
             };
             // A fresh listener has no push yet: a lesson left Live by a server that died is not.
@@ -184,7 +190,7 @@ impl Broadcasts {
     }
 
     /// `GET /v1/lessons/{id}/ingest`: the lead teacher's RTMP address and stream key; the
-    /// first call makes the key and starts listening for the push.
+    /// first call makes the key; the listener opens with the lesson's join window.
     pub async fn ingest(
         &self,
         conn: &mut AnyConnection,
@@ -231,6 +237,7 @@ impl Broadcasts {
     /// The lesson's ingest, made on first use with a fresh key and a free port.
     async fn ingest_row(&self, lesson: &LessonRow, closes_at: Millis) -> ApiResult<Ingest> {
         let db = &self.inner.db;
+        let opens_at = lesson.starts_at - self.inner.open_early_secs as i64 * 1000;
         let mut tx = db.begin_write().await?;
         let existing =
             sqlx::query("SELECT stream_key, port FROM broadcast_ingests WHERE lesson_id = $1")
@@ -242,6 +249,7 @@ impl Broadcasts {
                 lesson_id: lesson.id.clone(),
                 stream_key: r.try_get("stream_key")?,
                 port: r.try_get::<i64, _>("port")? as u16,
+                opens_at,
                 closes_at,
             });
         }
@@ -275,6 +283,7 @@ impl Broadcasts {
             lesson_id: lesson.id.clone(),
             stream_key,
             port,
+            opens_at,
             closes_at,
         })
     }
@@ -294,6 +303,8 @@ pub(crate) struct Ingest {
     pub lesson_id: String,
     pub stream_key: String,
     pub port: u16,
+    /// The listener starts then: a key fetched days ahead holds no process until the lesson.
+    pub opens_at: Millis,
     pub closes_at: Millis,
 }
 

@@ -44,6 +44,8 @@ pub(super) async fn supervise(shared: Arc<Shared>, ingest: Ingest) {
         tracing::error!(error = %e, lesson = %ingest.lesson_id, "cannot make the HLS directory");
         return;
     }
+    let opens_in = (ingest.opens_at - now_ms()).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(opens_in)).await;
     let mut failures = 0u32;
     loop {
         if now_ms() >= ingest.closes_at {

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Where the lead teacher's encoder pushes the lesson (RTMP address and stream key). The
-/// first call makes the key and starts listening; a push makes the lesson live.
+/// first call makes the key; from the lesson's join window on, a push makes it live.
 #[utoipa::path(get, path = "/v1/lessons/{id}/ingest", tag = "lessons", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = IngestTicket), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Not a broadcast lesson, or over", body = ErrorBody),
