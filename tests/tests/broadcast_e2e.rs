@@ -334,6 +334,20 @@ async fn a_pushed_lesson_reaches_viewers_on_signed_hls_and_survives_a_dropped_pu
     let mut audio_seen = BTreeSet::new();
     follow(&base, &audio_url, 0, &mut audio_seen).await;
     assert!(!audio_seen.is_empty());
+    // A real HLS player (ffprobe) opens the signed master URL and follows its entries.
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "10000000", "-show_entries"])
+        .args(["stream=codec_type,codec_name", "-of", "csv=p=0"])
+        .arg(format!("{base}{master_url}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("ffprobe comes with ffmpeg");
+    let streams = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        streams.contains("h264,video") && streams.contains("aac,audio"),
+        "{streams}\n{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
 
     // Tampered, unsigned, stretched or expired URLs are refused.
     let path = master_url.split_once('?').unwrap().0.to_owned();
