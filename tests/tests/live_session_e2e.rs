@@ -577,3 +577,35 @@ async fn the_heartbeat_endpoint_extends_one_interval_and_starts_another_after_a_
         StatusCode::CONFLICT
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_lesson_goes_to_its_hls_playlist_without_a_room() {
+    let s = setup().await;
+    let class = s.lead.taught_classes()[0].clone();
+    let start = now_ms() + 2 * MINUTE;
+    let r = s
+        .lead
+        .post(
+            "/v1/lessons",
+            json!({
+                "subject": "家校共育", "title": "家长课堂", "mode": "broadcast",
+                "starts_at": start, "ends_at": start + 10 * MINUTE,
+                "lead_class_id": class,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    let (session, media, states) = join(&s, &id).await;
+    states
+        .wait("the broadcast", |s| {
+            matches!(s, LiveState::FallbackToBroadcast { .. })
+        })
+        .await;
+    let LiveState::FallbackToBroadcast { hls_url: Some(url) } = session.state() else {
+        panic!("no playlist: {:?}", session.state());
+    };
+    let prefix = format!("{}/v1/hls/{id}/master.m3u8?", s.server.url());
+    assert!(url.starts_with(&prefix), "{url}");
+    assert!(media.connects().is_empty(), "no room to connect to");
+}

@@ -104,8 +104,9 @@ pub enum LiveState {
     Reconnecting {
         attempt: u32,
     },
-    /// The room cannot be reached: watch the lesson's broadcast instead. The URL is absent
-    /// until the server publishes one for this lesson.
+    /// Watch the lesson's broadcast (HLS master playlist, signed for this person): a
+    /// broadcast lesson, or a room that cannot be reached. Absent when the lesson has no
+    /// broadcast (an interactive lesson without egress, for now).
     FallbackToBroadcast {
         hls_url: Option<String>,
     },

@@ -66,11 +66,15 @@ pub enum Input {
         broadcast_capable: bool,
         /// The ticket's token stops working then; the lesson is over for this session.
         expires_at: Millis,
+        /// Where the lesson's broadcast plays, when it has one.
+        hls_url: Option<String>,
     },
     /// A join failed in a way that may pass (no network, server busy).
     JoinFailed,
     /// The lesson has no room (a broadcast lesson): watch the broadcast.
-    BroadcastOnly,
+    BroadcastOnly {
+        hls_url: Option<String>,
+    },
     Media(MediaEvent),
     /// The lesson is over or cancelled (timetable, join refused, room closed).
     LessonEnded(EndCause),
@@ -174,6 +178,7 @@ pub struct Policy {
     can_publish: bool,
     /// Only watches (not the lead): the broadcast could replace the room while off stage.
     watcher: bool,
+    hls_url: Option<String>,
     expires_at: Option<Millis>,
     /// When the current outage began (first Reconnecting, disconnect or failed join).
     outage_since: Option<Millis>,
@@ -193,6 +198,7 @@ impl Policy {
             run: None,
             can_publish: false,
             watcher: false,
+            hls_url: None,
             expires_at: None,
             outage_since: None,
             failures: 0,
@@ -253,8 +259,10 @@ impl Policy {
                 can_publish,
                 broadcast_capable,
                 expires_at,
+                hls_url,
             } => {
                 if matches!(self.phase, Phase::Joining | Phase::RetryAt { .. }) {
+                    self.hls_url = hls_url;
                     self.can_publish = can_publish;
                     self.watcher = broadcast_capable;
                     self.expires_at = Some(expires_at);
@@ -267,8 +275,9 @@ impl Policy {
                     self.failure(now, &mut out);
                 }
             }
-            Input::BroadcastOnly => {
+            Input::BroadcastOnly { hls_url } => {
                 if self.phase == Phase::Joining {
+                    self.hls_url = hls_url;
                     self.fall_back(&mut out);
                 }
             }
@@ -495,7 +504,9 @@ impl Policy {
     fn fall_back(&mut self, out: &mut Vec<Action>) {
         self.phase = Phase::Broadcast;
         out.push(Action::Disconnect);
-        self.state = LiveState::FallbackToBroadcast { hls_url: None };
+        self.state = LiveState::FallbackToBroadcast {
+            hls_url: self.hls_url.clone(),
+        };
     }
 
     fn end(&mut self, cause: EndCause, out: &mut Vec<Action>) {
@@ -513,7 +524,9 @@ impl Policy {
                 video_enabled: self.rung != Rung::AudioOnly,
                 can_publish: self.can_publish,
             },
-            Phase::Broadcast => LiveState::FallbackToBroadcast { hls_url: None },
+            Phase::Broadcast => LiveState::FallbackToBroadcast {
+                hls_url: self.hls_url.clone(),
+            },
             Phase::Ended => return,
             _ if self.was_live => LiveState::Reconnecting {
                 attempt: self.attempt,
@@ -612,6 +625,7 @@ mod tests {
             can_publish: lead,
             broadcast_capable: !lead,
             expires_at: LESSON_END,
+            hls_url: None,
         }
     }
 
@@ -941,8 +955,17 @@ mod tests {
     fn a_broadcast_lesson_goes_straight_to_the_broadcast() {
         let mut t = Trace::new();
         t.at(0.0, Input::Start);
-        t.at(0.1, Input::BroadcastOnly);
-        assert_eq!(t.state(), LiveState::FallbackToBroadcast { hls_url: None });
+        let url = "https://school.example.cn/v1/hls/L1/master.m3u8?sig".to_owned();
+        t.at(
+            0.1,
+            Input::BroadcastOnly {
+                hls_url: Some(url.clone()),
+            },
+        );
+        assert_eq!(
+            t.state(),
+            LiveState::FallbackToBroadcast { hls_url: Some(url) }
+        );
     }
 
     #[test]

@@ -214,13 +214,19 @@ impl Runner {
         .unwrap_or_else(|_| Err(Error::Offline("the join timed out".into())));
         match answer {
             Ok(ticket) => {
+                // The ticket's URLs are relative to the server's.
+                let hls_url = ticket
+                    .hls
+                    .as_ref()
+                    .map(|h| format!("{}{}", self.shared.api.base(), h.master_url));
                 let input = match (&ticket.livekit, ticket.mode) {
                     (Some(lk), LessonMode::Interactive) => Input::Joined {
                         can_publish: ticket.role == LessonRole::Lead,
                         broadcast_capable: ticket.role != LessonRole::Lead,
                         expires_at: lk.expires_at,
+                        hls_url,
                     },
-                    _ => Input::BroadcastOnly,
+                    _ => Input::BroadcastOnly { hls_url },
                 };
                 *self.ticket.lock().unwrap_or_else(|e| e.into_inner()) = Some(ticket);
                 input
