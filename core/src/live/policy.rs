@@ -10,12 +10,14 @@ use super::{ConnectionQuality, DisconnectReason, EndCause, LiveState, MediaEvent
 /// Thresholds of the policy. The defaults suit a phone on a rural mobile network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyConfig {
-    /// Poor (or Lost) quality reports in a row, spanning at least `poor_window_ms`, before
-    /// video steps down one rung (High → Medium → Low → audio only).
+    /// Poor (or Lost) quality for `poor_window_ms`, confirmed by at least `poor_reports`
+    /// reports in a row, before video steps down one rung (High → Medium → Low → audio
+    /// only), and again after each further window. LiveKit's SDKs report quality on change,
+    /// so one report suffices; a shell that samples periodically may ask for more.
     pub poor_reports: u32,
     pub poor_window_ms: u64,
-    /// Good or Excellent reports in a row, spanning at least `good_window_ms`, before video
-    /// steps back up one rung.
+    /// Good or Excellent for `good_window_ms` (at least `good_reports` reports in a row)
+    /// before video steps back up one rung.
     pub good_reports: u32,
     pub good_window_ms: u64,
     /// The SDK reconnecting for longer than this: join again with a fresh ticket (the token
@@ -38,9 +40,9 @@ pub struct PolicyConfig {
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
-            poor_reports: 3,
+            poor_reports: 1,
             poor_window_ms: 10_000,
-            good_reports: 4,
+            good_reports: 1,
             good_window_ms: 30_000,
             rejoin_after_ms: 15_000,
             connect_timeout_ms: 20_000,
@@ -218,7 +220,10 @@ impl Policy {
             Phase::Connecting { since } => Some(since + c.connect_timeout_ms as i64),
             Phase::Reconnecting { since } => Some(since + c.rejoin_after_ms as i64),
             Phase::RetryAt { at } => Some(at),
-            Phase::Live => self.next_heartbeat,
+            Phase::Live => [self.next_heartbeat, self.step_due()]
+                .into_iter()
+                .flatten()
+                .min(),
             _ => None,
         };
         let outage = match self.phase {
@@ -388,29 +393,44 @@ impl Policy {
             },
         };
         self.run = Some(run);
-        let (reports, window) = if poor {
-            (self.config.poor_reports, self.config.poor_window_ms)
+        self.step(now, out);
+    }
+
+    /// When the current run would move a rung (the quality holds until the next report:
+    /// LiveKit's SDKs report on change only).
+    fn step_due(&self) -> Option<Millis> {
+        let run = self.run?;
+        let (reports, window, next) = if run.poor {
+            let c = &self.config;
+            (c.poor_reports, c.poor_window_ms, self.rung.down())
         } else {
-            (self.config.good_reports, self.config.good_window_ms)
+            let c = &self.config;
+            (c.good_reports, c.good_window_ms, self.rung.up())
         };
-        if run.count < reports || now - run.since < window as i64 {
+        (run.count >= reports && next != self.rung).then_some(run.since + window as i64)
+    }
+
+    /// Moves one rung if the run has lasted long enough.
+    fn step(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let (Some(run), Some(due)) = (self.run, self.step_due()) else {
+            return;
+        };
+        if now < due {
             return;
         }
-        let next = if poor {
+        let next = if run.poor {
             self.rung.down()
         } else {
             self.rung.up()
         };
-        // A new run must be sustained again before the next rung.
-        self.run = None;
-        if next != self.rung {
-            self.rung = next;
-            self.apply_rung(out);
-            if self.can_publish {
-                out.push(Action::SetCamera(self.rung != Rung::AudioOnly));
-            }
-            self.publish_state();
+        // The same quality must last another window before the next rung.
+        self.run = Some(Run { since: now, ..run });
+        self.rung = next;
+        self.apply_rung(out);
+        if self.can_publish {
+            out.push(Action::SetCamera(self.rung != Rung::AudioOnly));
         }
+        self.publish_state();
     }
 
     fn apply_rung(&self, out: &mut Vec<Action>) {
@@ -433,6 +453,7 @@ impl Policy {
         let c = self.config;
         match self.phase {
             Phase::Live => {
+                self.step(now, out);
                 if let Some(at) = self.next_heartbeat
                     && now >= at
                 {
@@ -795,13 +816,13 @@ mod tests {
                     ]
                 ),
                 (
-                    30.0,
+                    28.0,
                     vec![
                         Action::SetVideoEnabled(true),
                         Action::SetVideoQuality(VideoQuality::Low)
                     ]
                 ),
-                (42.0, vec![Action::SetVideoEnabled(false)]),
+                (38.0, vec![Action::SetVideoEnabled(false)]),
             ]
         );
         assert_eq!(t.state(), live(VideoQuality::Low, false, false));
@@ -821,8 +842,8 @@ mod tests {
             steps,
             vec![
                 (95.0, live(VideoQuality::Low, true, false)),
-                (130.0, live(VideoQuality::Medium, true, false)),
-                (165.0, live(VideoQuality::High, true, false)),
+                (125.0, live(VideoQuality::Medium, true, false)),
+                (155.0, live(VideoQuality::High, true, false)),
             ]
         );
     }
@@ -980,5 +1001,65 @@ mod tests {
         );
         // Never live yet: still joining, not reconnecting.
         assert_eq!(t.state(), LiveState::Joining);
+    }
+
+    #[test]
+    fn quality_reported_only_on_change_still_steps_with_time() {
+        // LiveKit's SDKs report quality when it changes: one Poor, then silence.
+        let mut t = Trace::live(false);
+        assert!(t.quality(5.0, ConnectionQuality::Poor).is_empty());
+        let steps: Vec<(Millis, Action)> = t
+            .run_until(60.0)
+            .into_iter()
+            .filter(|(_, a)| !matches!(a, Action::Heartbeat { .. }))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (15_000, Action::SetVideoEnabled(true)),
+                (15_000, Action::SetVideoQuality(VideoQuality::Medium)),
+                (25_000, Action::SetVideoEnabled(true)),
+                (25_000, Action::SetVideoQuality(VideoQuality::Low)),
+                (35_000, Action::SetVideoEnabled(false)),
+            ]
+        );
+        // One Good report: back up a rung every 30 s of it.
+        t.quality(100.0, ConnectionQuality::Good);
+        let ups: Vec<Millis> = t
+            .run_until(300.0)
+            .into_iter()
+            .filter(|(_, a)| matches!(a, Action::SetVideoQuality(_)))
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(ups, vec![130_000, 160_000, 190_000]);
+        assert_eq!(t.state(), live(VideoQuality::High, true, false));
+    }
+
+    #[test]
+    fn a_shell_sampling_periodically_can_ask_for_several_reports() {
+        let mut t = Trace {
+            policy: Policy::new(PolicyConfig {
+                poor_reports: 3,
+                ..PolicyConfig::default()
+            }),
+        };
+        t.at(0.0, Input::Start);
+        t.at(0.1, joined(false));
+        t.media(0.2, MediaEvent::Connected);
+        // One Poor report held for a minute is not enough for this shell.
+        t.quality(1.0, ConnectionQuality::Poor);
+        assert!(
+            !t.run_until(60.0)
+                .iter()
+                .any(|(_, a)| matches!(a, Action::SetVideoQuality(_))),
+        );
+        t.quality(61.0, ConnectionQuality::Poor);
+        assert_eq!(
+            t.quality(62.0, ConnectionQuality::Poor),
+            vec![
+                Action::SetVideoEnabled(true),
+                Action::SetVideoQuality(VideoQuality::Medium)
+            ]
+        );
     }
 }
