@@ -11,14 +11,14 @@
 
 use std::{process::Stdio, sync::Arc, time::Duration};
 
-use lianxiao_protocol::{EntityKind, LessonStatus};
+use lianxiao_protocol::LessonStatus;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::Command,
 };
 
 use super::{Ingest, Shared};
-use crate::db::{feed, now_ms};
+use crate::{db::now_ms, error::ApiResult};
 
 /// Kills ffmpeg (`$0 "$@"`) once stdin reaches its end; exits with ffmpeg's status.
 const WATCHDOG: &str = r#"exec 3<&0
@@ -204,7 +204,7 @@ pub(super) async fn change_status(
     from: &[LessonStatus],
 ) {
     if let Err(e) = try_change_status(shared, lesson_id, to, from).await {
-        tracing::error!(error = %e, lesson = %lesson_id, to = to.as_str(), "lesson status not changed");
+        tracing::error!(error = ?e, lesson = %lesson_id, to = to.as_str(), "lesson status not changed");
     }
 }
 
@@ -213,7 +213,7 @@ async fn try_change_status(
     lesson_id: &str,
     to: LessonStatus,
     from: &[LessonStatus],
-) -> sqlx::Result<()> {
+) -> ApiResult<()> {
     let mut tx = shared.db.begin_write().await?;
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM lessons WHERE id = $1")
         .bind(lesson_id)
@@ -225,23 +225,7 @@ async fn try_change_status(
     if !from.contains(&current) {
         return Ok(());
     }
-    sqlx::query("UPDATE lessons SET status = $2, updated_at = $3 WHERE id = $1")
-        .bind(lesson_id)
-        .bind(to.as_str())
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-    let seq = feed::next_seq(&mut tx).await?;
-    feed::touch_many(
-        &mut tx,
-        seq,
-        EntityKind::Lesson,
-        lesson_id,
-        false,
-        crate::lessons::AUDIENCE_SQL,
-        &[lesson_id],
-    )
-    .await?;
+    let seq = crate::live::set_status(&mut tx, lesson_id, to).await?;
     tx.commit().await?;
     shared.hub.committed(shared.db.backend(), seq);
     tracing::info!(lesson = %lesson_id, status = to.as_str(), "broadcast lesson status");

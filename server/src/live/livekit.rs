@@ -202,7 +202,12 @@ async fn close_intervals(
     Ok(())
 }
 
-async fn set_status(tx: &mut Tx, lesson_id: &str, status: LessonStatus) -> ApiResult<i64> {
+/// Sets a lesson's status and tells everyone who has it in their timetable (sync feed).
+pub(crate) async fn set_status(
+    tx: &mut Tx,
+    lesson_id: &str,
+    status: LessonStatus,
+) -> ApiResult<i64> {
     sqlx::query("UPDATE lessons SET status = $2, updated_at = $3 WHERE id = $1")
         .bind(lesson_id)
         .bind(status.as_str())

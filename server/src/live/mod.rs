@@ -10,6 +10,7 @@ pub mod heartbeat;
 mod livekit;
 
 pub use attendance::report as attendance;
+pub(crate) use livekit::set_status;
 pub use livekit::{handle_webhook, set_stage};
 
 use lianxiao_protocol::{JoinTicket, LessonMode, LessonRole, LessonStatus};
