@@ -330,3 +330,18 @@ pub struct Attendance {
     /// Time present, overlapping intervals counted once (an open one up to now or the end).
     pub total_ms: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_from_a_server_without_broadcasts_still_reads() {
+        let old = r#"{"lesson_id":"L","mode":"interactive","role":"student","starts_at":1,
+            "ends_at":2,"server_time":1}"#;
+        let ticket: JoinTicket = serde_json::from_str(old).unwrap();
+        assert_eq!(ticket.hls, None);
+        let text = serde_json::to_string(&ticket).unwrap();
+        assert!(!text.contains("hls"), "absent, not null: {text}");
+    }
+}
