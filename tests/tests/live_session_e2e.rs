@@ -8,8 +8,8 @@ use std::{sync::Arc, time::Duration};
 
 use base64::Engine;
 use lianxiao_core::{
-    EndCause, LiveListener, LiveSession, LiveState, MediaEvent, MediaSession, PolicyConfig,
-    VideoQuality,
+    ConnectionQuality, EndCause, LiveListener, LiveSession, LiveState, MediaEvent, MediaSession,
+    PolicyConfig, VideoQuality,
 };
 use lianxiao_tests::{
     Backend, TestServer,
@@ -154,6 +154,8 @@ fn quick() -> PolicyConfig {
     PolicyConfig {
         rejoin_after_ms: 1_500,
         heartbeat_ms: 1_000,
+        poor_window_ms: 300,
+        good_window_ms: 300,
         ..PolicyConfig::default()
     }
 }
@@ -404,6 +406,54 @@ async fn the_lesson_ending_in_livekit_ends_the_session_and_leaving_disconnects()
         calls[calls.len() - 2..],
         [Call::Camera(true), Call::Microphone(true)]
     );
+
+    // The network turns poor and stays so (the SDK reports once): down to audio only on the
+    // session's own timer, the camera off; good again, video comes back rung by rung.
+    session.media_event(MediaEvent::ConnectionQuality {
+        quality: ConnectionQuality::Poor,
+    });
+    states
+        .wait("audio only", |s| {
+            matches!(
+                s,
+                LiveState::Live {
+                    video_enabled: false,
+                    ..
+                }
+            )
+        })
+        .await;
+    let calls = media.calls();
+    assert!(
+        calls.ends_with(&[Call::Video(false), Call::Camera(false)]),
+        "{calls:?}"
+    );
+    session.media_event(MediaEvent::ConnectionQuality {
+        quality: ConnectionQuality::Excellent,
+    });
+    states
+        .wait("full video", |s| {
+            matches!(
+                s,
+                LiveState::Live {
+                    quality: VideoQuality::High,
+                    video_enabled: true,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert_eq!(media.calls().last(), Some(&Call::Camera(true)));
+    let qualities: Vec<VideoQuality> = media
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Quality(q) => Some(q),
+            _ => None,
+        })
+        .collect();
+    use VideoQuality::*;
+    assert_eq!(qualities, vec![High, Medium, Low, Low, Medium, High]);
 
     // LiveKit says the room finished: the lesson is over for the phone too.
     room_finished(&s.server.url(), &format!("lesson-{id}")).await;
