@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use lianxiao_core::protocol::WorkKind;
+use lianxiao_core::protocol::{LessonMode, WorkKind};
 
 /// Shown after every `--help`: the exit codes scripts can rely on.
 pub const EXIT_CODES_HELP: &str = "\
@@ -20,6 +20,8 @@ Exit codes:
      homework does not take, deleting handed-in work without --confirm, ...)
   8  rate limited: try again later (e.g. a second reminder within the hour)
   9  server unreachable, server error or anything else
+ 10  conflict: the server refused because of something already there (a lesson clash:
+     the message names the lesson in the way)
 
 Data stays on this device: each account's notices, homework and drafts in its own SQLite
 store under the data directory, tokens in tokens.json there (mode 0600). Reading works
@@ -29,12 +31,14 @@ offline; actions are queued on disk and sent with retries, files resumably.";
 #[command(
     name = "lianxiao",
     version,
-    about = "联校 Lianxiao in a terminal: school notices and 回执, homework and grades",
+    about = "联校 Lianxiao in a terminal: school notices and 回执, homework and grades, lessons",
     long_about = "联校 Lianxiao in a terminal: sign in (several accounts on one device), sync, read \
                   and acknowledge (回执) school notices, and for teachers post notices, see who \
                   has not read or acknowledged, and remind them. Homework: students draft and \
                   hand in (files go up resumably), teachers assign, follow, grade and return \
-                  work, parents see grades and sign off (家长签字).",
+                  work, parents see grades and sign off (家长签字). Lessons (排课): today, now \
+                  and next offline, and for teachers scheduling linked lessons, moving and \
+                  cancelling them.",
     after_long_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
@@ -127,6 +131,118 @@ pub enum Command {
     /// Homework (作业): drafts and hand-ins, assigning, reports, grading, parents' sign-off.
     #[command(subcommand)]
     Homework(HomeworkCommand),
+    /// Lessons and the timetable (排课): today, now and next (offline), scheduling, moving
+    /// and cancelling (teachers; online), and lessons moved or cancelled since you looked.
+    #[command(subcommand)]
+    Lessons(LessonsCommand),
+}
+
+/// `lessons` commands. Lesson ids can be shortened to a unique prefix. Times are in the
+/// school's time zone (China Standard Time unless the app was told otherwise).
+#[derive(Debug, Subcommand)]
+pub enum LessonsCommand {
+    /// Today's lessons, the one on now and the next one, and lessons moved or cancelled
+    /// since you last looked; from this device's store, so it works offline.
+    Today(JsonOpt),
+    /// The lessons on this device from today on (run `sync` to refresh).
+    List {
+        /// How many days, today included.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// One lesson in full: its classes and assistants, status, moves and cancellation.
+    Show {
+        /// The lesson id (a unique prefix is enough).
+        id: String,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Schedule a lesson, or a weekly series, taught in your class (teachers; online). A
+    /// double-booked class or teacher exits with code 10, naming the lesson in the way.
+    Schedule(ScheduleArgs),
+    /// Move a lesson to another time (teachers; online); everyone in it is told.
+    Move {
+        /// The lesson id (a unique prefix is enough).
+        id: String,
+        /// The new start, "YYYY-MM-DD HH:MM" in school time (or RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        start: String,
+        /// The new length [default: as before].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=600))]
+        minutes: Option<u32>,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Cancel a lesson (teachers; online); everyone in it is told.
+    Cancel {
+        /// The lesson id (a unique prefix is enough).
+        id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Also cancel the series' later lessons.
+        #[arg(long)]
+        and_following: bool,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+    /// Lessons moved or cancelled since you last looked; `--ack` marks them seen.
+    Changes {
+        /// Mark them seen (they no longer show here or in `today`).
+        #[arg(long)]
+        ack: bool,
+        #[command(flatten)]
+        json: JsonOpt,
+    },
+}
+
+impl LessonsCommand {
+    pub fn json(&self) -> bool {
+        match self {
+            LessonsCommand::Schedule(s) => s.json,
+            LessonsCommand::Today(json)
+            | LessonsCommand::List { json, .. }
+            | LessonsCommand::Show { json, .. }
+            | LessonsCommand::Move { json, .. }
+            | LessonsCommand::Cancel { json, .. }
+            | LessonsCommand::Changes { json, .. } => json.json,
+        }
+    }
+}
+
+/// interactive (同步互动) or broadcast (同步直播).
+pub fn parse_mode(text: &str) -> Result<LessonMode, String> {
+    LessonMode::parse(text.trim()).ok_or_else(|| "interactive or broadcast".to_owned())
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Your class the lesson is taught in: a class id or name (as for `notices post`).
+    #[arg(long = "class", value_name = "CLASS")]
+    pub class: String,
+    #[arg(long)]
+    pub subject: String,
+    #[arg(long)]
+    pub title: String,
+    /// "YYYY-MM-DD HH:MM" in school time (or RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub start: String,
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub minutes: u32,
+    /// interactive (同步互动, everyone in one room) or broadcast (同步直播, watched over HLS).
+    #[arg(long, value_parser = parse_mode, value_name = "MODE")]
+    pub mode: LessonMode,
+    /// A receiving class in your link group, by id, with its assistant teacher's user id
+    /// after a colon (助课教师). Repeatable.
+    #[arg(long = "receiving", value_name = "CLASS_ID[:ASSISTANT_USER_ID]")]
+    pub receiving: Vec<String>,
+    /// Repeat weekly at the same time through this day (YYYY-MM-DD, school time).
+    #[arg(long, value_name = "DATE")]
+    pub weekly_until: Option<String>,
+    /// Print the scheduled lessons as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -602,6 +718,63 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn lesson_commands_parse_modes_and_receiving_classes() {
+        let cli = Cli::try_parse_from([
+            "lianxiao",
+            "lessons",
+            "schedule",
+            "--class",
+            "三年级(1)班",
+            "--subject",
+            "语文",
+            "--title",
+            "古诗",
+            "--start",
+            "2030-09-02 08:00",
+            "--mode",
+            "broadcast",
+            "--receiving",
+            "c2:u9",
+            "--receiving",
+            "c3",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Lessons(LessonsCommand::Schedule(s)) = cli.command else {
+            panic!("not schedule");
+        };
+        assert_eq!(s.mode, LessonMode::Broadcast);
+        assert_eq!(s.minutes, 40);
+        assert_eq!(s.receiving, ["c2:u9", "c3"]);
+        assert!(s.json);
+        for bad in [["--mode", "video"], ["--minutes", "0"]] {
+            let e = Cli::try_parse_from(
+                [
+                    &[
+                        "lianxiao",
+                        "lessons",
+                        "schedule",
+                        "--class",
+                        "c",
+                        "--subject",
+                        "s",
+                        "--title",
+                        "t",
+                        "--start",
+                        "2030-09-02 08:00",
+                        "--mode",
+                        "interactive",
+                    ][..],
+                    &bad[..],
+                ]
+                .concat(),
+            )
+            .unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Exit {
     Validation = 7,
     RateLimited = 8,
     Other = 9,
+    /// The server refused because of something already there (a lesson clash).
+    Conflict = 10,
 }
 
 impl From<Exit> for ExitCode {
@@ -35,11 +37,10 @@ impl Exit {
             ErrorCode::NotFound => Exit::NotFound,
             ErrorCode::Validation { .. } => Exit::Validation,
             ErrorCode::RateLimited { .. } => Exit::RateLimited,
-            ErrorCode::Offline
-            | ErrorCode::Conflict
-            | ErrorCode::Server
-            | ErrorCode::Storage
-            | ErrorCode::Internal => Exit::Other,
+            ErrorCode::Conflict => Exit::Conflict,
+            ErrorCode::Offline | ErrorCode::Server | ErrorCode::Storage | ErrorCode::Internal => {
+                Exit::Other
+            }
         }
     }
 
@@ -51,6 +52,7 @@ impl Exit {
             "not_found" => Exit::NotFound,
             "validation" => Exit::Validation,
             "rate_limited" => Exit::RateLimited,
+            "conflict" => Exit::Conflict,
             _ => Exit::Other,
         }
     }
@@ -154,7 +156,7 @@ mod tests {
                 9,
             ),
             (Error::Offline("x".into()), 9),
-            (Error::Conflict("x".into()), 9),
+            (Error::Conflict("x".into()), 10),
         ];
         for (e, code) in cases {
             let name = e.code_str();

@@ -64,6 +64,7 @@ fn wants_json(command: &Command) -> bool {
             | NoticesCommand::Remind { .. } => false,
         },
         Command::Homework(h) => h.json(),
+        Command::Lessons(l) => l.json(),
         Command::Login { .. } | Command::Switch { .. } | Command::Logout { .. } => false,
     }
 }
@@ -80,5 +81,6 @@ async fn run(cli: Cli, out: Out) -> CliResult {
         Command::Sync(j) => commands::sync::run(&ctx, j.json).await,
         Command::Notices(n) => commands::notices::run(&ctx, n).await,
         Command::Homework(h) => commands::homework::run(&ctx, h).await,
+        Command::Lessons(l) => commands::lessons::run(&ctx, l).await,
     }
 }

@@ -2,5 +2,6 @@
 
 pub mod accounts;
 pub mod homework;
+pub mod lessons;
 pub mod notices;
 pub mod sync;
