@@ -145,6 +145,8 @@ async fn run_once(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> an
     let window = tokio::time::sleep(closes_in);
     tokio::pin!(window);
     let mut last_segment = tokio::time::Instant::now();
+    // A lesson cancelled or ended by its teacher stops taking the push.
+    let mut recheck = tokio::time::interval(Duration::from_secs(5));
     loop {
         let watchdog = tokio::time::sleep_until(last_segment + stall);
         tokio::select! {
@@ -177,6 +179,14 @@ async fn run_once(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> an
             _ = &mut window => {
                 stdin.take();
                 break;
+            }
+            _ = recheck.tick() => {
+                if let Ok(Some(LessonStatus::Ended | LessonStatus::Cancelled)) =
+                    status_of(shared, &ingest.lesson_id).await
+                {
+                    stdin.take();
+                    break;
+                }
             }
         }
     }
