@@ -183,19 +183,44 @@ fn the_timetable_through_the_terminal_client() {
         .json();
     assert_eq!(ids(&cancelled), [lessons[1].as_str()]);
     assert_eq!(cancelled[0]["status"], "cancelled");
+    // Week three moves to the afternoon, by an id prefix; its length stays.
+    let week3 = (tomorrow + Duration::days(14))
+        .format("%Y-%m-%d")
+        .to_string();
+    let afternoon = format!("{week3} 14:30");
+    let moved = device
+        .ok(&[
+            "lessons",
+            "move",
+            &lessons[2][..lessons[2].len() - 2],
+            "--start",
+            &afternoon,
+            "--json",
+        ])
+        .json();
+    assert_eq!(moved["id"], lessons[2].as_str());
+    assert_eq!(moved["starts"], format!("{week3}T14:30:00+08:00"));
+    assert_eq!(moved["ends"], format!("{week3}T15:10:00+08:00"));
+    assert!(moved["moved_from"].is_i64(), "{moved:#}");
     device.ok(&with(&student, &["sync"]));
     let changes = device
         .ok(&with(&student, &["lessons", "changes", "--json"]))
         .json();
-    let change = &changes["changes"][0];
-    assert_eq!(
-        changes["changes"].as_array().unwrap().len(),
-        1,
-        "{changes:#}"
-    );
-    assert_eq!(change["kind"], "cancelled");
+    let all = changes["changes"].as_array().unwrap();
+    assert_eq!(all.len(), 2, "{changes:#}");
+    let change = all
+        .iter()
+        .find(|c| c["kind"] == "cancelled")
+        .unwrap_or_else(|| panic!("no cancellation in {changes:#}"));
     assert_eq!(change["lesson"]["id"], lessons[1].as_str());
     assert_eq!(change["lesson"]["cancel_reason"], "教研活动");
+    assert!(
+        all.iter()
+            .any(|c| c["kind"] == "moved" && c["lesson"]["id"] == lessons[2].as_str()),
+        "{changes:#}"
+    );
+    let text = device.ok(&with(&student, &["lessons", "changes"]));
+    assert!(text.stdout.contains("教研活动"), "{}", text.stdout);
     assert_eq!(changes["acknowledged"], false);
 
     // The server goes away: today, now, next and the change are still on the device.
@@ -207,14 +232,14 @@ fn the_timetable_through_the_terminal_client() {
     assert!(today["today"].as_array().is_some(), "{today:#}");
     assert_eq!(today["now"], Value::Null);
     assert_eq!(today["next"]["id"], lessons[0].as_str(), "{today:#}");
-    assert_eq!(today["changes"][0]["lesson"]["id"], lessons[1].as_str());
+    assert_eq!(today["changes"].as_array().unwrap().len(), 2, "{today:#}");
     let text = device.ok(&with(&student, &["lessons", "today"]));
     assert!(text.stdout.contains("古诗两首"), "{}", text.stdout);
     let acked = device
         .ok(&with(&student, &["lessons", "changes", "--ack", "--json"]))
         .json();
     assert_eq!(acked["acknowledged"], true);
-    assert_eq!(acked["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(acked["changes"].as_array().unwrap().len(), 2);
     let after = device
         .ok(&with(&student, &["lessons", "changes", "--json"]))
         .json();
