@@ -1,36 +1,24 @@
 //! Attendance heartbeats: queued in the account's store while in a lesson, so a heartbeat
 //! made with no network is delivered later and still counts at the time it was made. Each is
 //! sent to `POST /v1/lessons/{id}/heartbeat` with its own idempotency key; a refusal for good
-//! (lesson gone, cancelled, outside its time) drops it.
+//! (lesson gone, cancelled, outside its time) drops it. The queue is the `live_heartbeats`
+//! table (store migration 0005).
 
 use std::sync::Arc;
 
 use lianxiao_protocol::{AttendanceInterval, Millis};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use crate::{Result, RetryClass, client::Shared};
 
-/// The table lives with the feature (created on first use).
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS live_heartbeats (\
-     id INTEGER PRIMARY KEY AUTOINCREMENT, \
-     idempotency_key TEXT NOT NULL, \
-     lesson_id TEXT NOT NULL, \
-     at INTEGER NOT NULL)";
-
 /// One sender at a time, so a heartbeat is never in flight twice.
 static SENDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn ensure(conn: &Connection) -> Result<()> {
-    conn.execute_batch(SCHEMA)?;
-    Ok(())
-}
 
 pub(crate) async fn queue(shared: &Arc<Shared>, lesson_id: &str, at: Millis) -> Result<()> {
     let lesson_id = lesson_id.to_owned();
     shared
         .store
         .write(move |tx| {
-            ensure(tx)?;
             tx.execute(
                 "INSERT INTO live_heartbeats (idempotency_key, lesson_id, at) VALUES (?1, ?2, ?3)",
                 params![uuid::Uuid::new_v4().to_string(), lesson_id, at],
@@ -44,7 +32,6 @@ pub(crate) async fn pending_count(shared: &Arc<Shared>) -> Result<usize> {
     shared
         .store
         .write(|tx| {
-            ensure(tx)?;
             let n: i64 = tx.query_row("SELECT count(*) FROM live_heartbeats", [], |r| r.get(0))?;
             Ok(n as usize)
         })
@@ -71,7 +58,6 @@ async fn send_queued(shared: &Arc<Shared>) -> Result<usize> {
     let queued: Vec<(i64, String, String, Millis)> = shared
         .store
         .write(|tx| {
-            ensure(tx)?;
             let mut stmt = tx.prepare(
                 "SELECT id, idempotency_key, lesson_id, at FROM live_heartbeats ORDER BY id",
             )?;

@@ -26,6 +26,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0002_uploads.sql")),
         M::up(include_str!("migrations/0003_homework.sql")),
         M::up(include_str!("migrations/0004_timetable.sql")),
+        M::up(include_str!("migrations/0005_live.sql")),
     ])
 });
 
