@@ -144,13 +144,12 @@ impl Timetable {
 
     /// The offset of the school's time zone from UTC, for "today".
     pub async fn utc_offset_minutes(&self) -> Result<i32> {
-        Ok(self
-            .shared()
-            .store
-            .read(|c| store::homework::setting(c, SETTING_UTC_OFFSET))
-            .await?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_UTC_OFFSET_MINUTES))
+        read_setting(
+            self.shared(),
+            SETTING_UTC_OFFSET,
+            DEFAULT_UTC_OFFSET_MINUTES,
+        )
+        .await
     }
 
     pub async fn set_utc_offset_minutes(&self, minutes: i32) -> Result<()> {
@@ -160,13 +159,7 @@ impl Timetable {
                 message: "a UTC offset is between -14 and +14 hours".into(),
             });
         }
-        let value = minutes.to_string();
-        self.shared()
-            .store
-            .write(move |tx| store::homework::set_setting(tx, SETTING_UTC_OFFSET, &value))
-            .await?;
-        self.shared().timetable_changed();
-        Ok(())
+        write_setting(self.shared(), SETTING_UTC_OFFSET, minutes.to_string()).await
     }
 
     /// How long before a lesson the reminder comes.
@@ -181,13 +174,7 @@ impl Timetable {
                 message: "remind at most a day before".into(),
             });
         }
-        let value = secs.to_string();
-        self.shared()
-            .store
-            .write(move |tx| store::homework::set_setting(tx, SETTING_REMINDER_LEAD, &value))
-            .await?;
-        self.shared().timetable_changed();
-        Ok(())
+        write_setting(self.shared(), SETTING_REMINDER_LEAD, secs.to_string()).await
     }
 
     /// Reminders due within `horizon_ms` from now (server time), for the shell to schedule
@@ -284,7 +271,7 @@ impl Timetable {
                 }
                 // The author's own change is not news to them.
                 for l in &lessons {
-                    tx.execute("DELETE FROM lesson_changes WHERE lesson_id = ?1", [&l.id])?;
+                    store::lessons::forget_changes(tx, &l.id)?;
                 }
                 Ok(())
             })
@@ -295,11 +282,29 @@ impl Timetable {
 }
 
 async fn reminder_lead(s: &Arc<Shared>) -> Result<u32> {
+    read_setting(s, SETTING_REMINDER_LEAD, DEFAULT_REMINDER_LEAD_SECS).await
+}
+
+/// A timetable setting from the store, or its default when unset or unreadable.
+async fn read_setting<T: std::str::FromStr>(
+    s: &Arc<Shared>,
+    key: &'static str,
+    default: T,
+) -> Result<T> {
     Ok(s.store
-        .read(|c| store::homework::setting(c, SETTING_REMINDER_LEAD))
+        .read(move |c| store::homework::setting(c, key))
         .await?
         .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_REMINDER_LEAD_SECS))
+        .unwrap_or(default))
+}
+
+/// Stores a timetable setting and redraws the timetable (reminders and "today" depend on it).
+async fn write_setting(s: &Arc<Shared>, key: &'static str, value: String) -> Result<()> {
+    s.store
+        .write(move |tx| store::homework::set_setting(tx, key, &value))
+        .await?;
+    s.timetable_changed();
+    Ok(())
 }
 
 /// Start of the calendar day holding `now`, in a zone `offset_min` from UTC.
@@ -309,12 +314,7 @@ pub(crate) fn day_start(now: Millis, offset_min: i32) -> Millis {
 }
 
 async fn snapshot(s: &Arc<Shared>) -> Result<TimetableSnapshot> {
-    let offset = s
-        .store
-        .read(|c| store::homework::setting(c, SETTING_UTC_OFFSET))
-        .await?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_UTC_OFFSET_MINUTES);
+    let offset = read_setting(s, SETTING_UTC_OFFSET, DEFAULT_UTC_OFFSET_MINUTES).await?;
     let now = s.api.clock.now();
     s.store
         .read(move |c| {

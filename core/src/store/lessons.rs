@@ -78,9 +78,7 @@ pub(crate) fn upsert(conn: &Connection, lesson: &Lesson) -> Result<Option<Lesson
 pub(crate) fn remove(conn: &Connection, id: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM lessons WHERE id = ?1")?
         .execute([id])?;
-    conn.prepare_cached("DELETE FROM lesson_changes WHERE lesson_id = ?1")?
-        .execute([id])?;
-    Ok(())
+    forget_changes(conn, id)
 }
 
 /// Lessons overlapping `[from, to)`, in start order.
@@ -131,6 +129,13 @@ pub(crate) fn changes(conn: &Connection) -> Result<Vec<(String, LessonChangeKind
         }
     }
     Ok(out)
+}
+
+/// Drops one lesson's pending changes (its author made them: not news to them).
+pub(crate) fn forget_changes(conn: &Connection, lesson_id: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM lesson_changes WHERE lesson_id = ?1")?
+        .execute([lesson_id])?;
+    Ok(())
 }
 
 pub(crate) fn clear_changes(conn: &Connection) -> Result<()> {
