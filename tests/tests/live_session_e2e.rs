@@ -206,6 +206,11 @@ async fn setup_with(through_proxy: bool) -> Setup {
 /// A ten-minute interactive lesson of the lead's class starting in `in_minutes` (open for
 /// joining up to 15 minutes before); waits until the student's phone has it.
 async fn lesson_soon(s: &Setup, in_minutes: i64) -> String {
+    lesson_soon_in(s, in_minutes, "interactive").await
+}
+
+/// [`lesson_soon`] in either mode (`interactive` or `broadcast`).
+async fn lesson_soon_in(s: &Setup, in_minutes: i64, mode: &str) -> String {
     let class = s.lead.taught_classes()[0].clone();
     let start = now_ms() + in_minutes * MINUTE;
     let r = s
@@ -213,7 +218,7 @@ async fn lesson_soon(s: &Setup, in_minutes: i64) -> String {
         .post(
             "/v1/lessons",
             json!({
-                "subject": "语文", "title": "古诗两首", "mode": "interactive",
+                "subject": "语文", "title": "古诗两首", "mode": mode,
                 "starts_at": start, "ends_at": start + 10 * MINUTE,
                 "lead_class_id": class,
             }),
@@ -631,21 +636,7 @@ async fn the_heartbeat_endpoint_extends_one_interval_and_starts_another_after_a_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_lesson_goes_to_its_hls_playlist_without_a_room() {
     let s = setup().await;
-    let class = s.lead.taught_classes()[0].clone();
-    let start = now_ms() + 2 * MINUTE;
-    let r = s
-        .lead
-        .post(
-            "/v1/lessons",
-            json!({
-                "subject": "家校共育", "title": "家长课堂", "mode": "broadcast",
-                "starts_at": start, "ends_at": start + 10 * MINUTE,
-                "lead_class_id": class,
-            }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let id = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    let id = lesson_soon_in(&s, 2, "broadcast").await;
     let (session, media, states) = join(&s, &id).await;
     states
         .wait("the broadcast", |s| {
