@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Device, login};
+use common::{Device, as_str, login, user_id, with};
 use lianxiao_tests::{
     Backend, TestServer,
     logins::{LEAD_TEACHER, PARENT_ONE_CHILD, STUDENT_MAIN_1A},
@@ -44,21 +44,6 @@ fn bytes(dir: &Path, name: &str, n: usize) -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn as_str(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn user_id(device: &Device, login: &str) -> String {
-    let accounts = device.ok(&["accounts", "--json"]).json();
-    let account = accounts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["login"] == login)
-        .unwrap_or_else(|| panic!("{login} not signed in: {accounts:#}"));
-    as_str(&account["user_id"]).to_owned()
-}
-
 fn file_names(draft: &Value) -> Vec<&str> {
     draft["files"]
         .as_array()
@@ -84,10 +69,6 @@ fn ids(people: &Value) -> Vec<&str> {
         .iter()
         .map(|p| as_str(&p["id"]))
         .collect()
-}
-
-fn with<'a>(account: &'a [&'a str], args: &[&'a str]) -> Vec<&'a str> {
-    [account, args].concat()
 }
 
 #[test]

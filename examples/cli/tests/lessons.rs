@@ -8,32 +8,13 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{Device, login};
+use common::{Device, as_str, login, user_id, with};
 use lianxiao_tests::{
     Backend, TestServer,
     logins::{ASSISTANT_SHIQIAO, LEAD_TEACHER, STUDENT_MAIN_1A},
     places::CLASS_1,
 };
 use serde_json::Value;
-
-fn as_str(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn with<'a>(account: &'a [&'a str], args: &[&'a str]) -> Vec<&'a str> {
-    [account, args].concat()
-}
-
-fn user_id(device: &Device, login: &str) -> String {
-    let accounts = device.ok(&["accounts", "--json"]).json();
-    let account = accounts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["login"] == login)
-        .unwrap_or_else(|| panic!("{login} not signed in: {accounts:#}"));
-    as_str(&account["user_id"]).to_owned()
-}
 
 fn ids(lessons: &Value) -> Vec<&str> {
     lessons

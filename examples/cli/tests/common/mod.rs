@@ -76,3 +76,25 @@ impl Device<'_> {
 pub fn login(device: &Device, login: &str) {
     device.ok(&["login", login, "--password", DEMO_PASSWORD]);
 }
+
+/// A JSON string, or a panic that shows what was there instead.
+pub fn as_str(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+/// `--account LOGIN` (or any leading arguments) followed by a command's arguments.
+pub fn with<'a>(account: &'a [&'a str], args: &[&'a str]) -> Vec<&'a str> {
+    [account, args].concat()
+}
+
+/// The user id of an account signed in on `device`, from `accounts --json`.
+pub fn user_id(device: &Device, login: &str) -> String {
+    let accounts = device.ok(&["accounts", "--json"]).json();
+    let account = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["login"] == login)
+        .unwrap_or_else(|| panic!("{login} not signed in: {accounts:#}"));
+    as_str(&account["user_id"]).to_owned()
+}
