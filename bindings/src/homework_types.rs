@@ -283,6 +283,7 @@ pub enum UploadPurpose {
     Submission,
     Instructions,
     Feedback,
+    Recording,
 }
 
 #[uniffi::remote(Enum)]

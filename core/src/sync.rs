@@ -87,6 +87,8 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                 store::lessons::upsert(conn, lesson)?;
                 changed.timetable = true;
             }
+            // Replays reach the store with client.replays() (issue 5, in progress).
+            SyncItem::Replay { .. } | SyncItem::WatchPosition { .. } => {}
             SyncItem::Removed { kind, id } => match kind {
                 EntityKind::Notice => {
                     store::notices::remove(conn, id)?;
@@ -130,6 +132,7 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                     store::lessons::remove(conn, id)?;
                     changed.timetable = true;
                 }
+                EntityKind::Replay | EntityKind::WatchPosition => {}
             },
         }
     }

@@ -8,6 +8,7 @@ use crate::{
     lessons::Lesson,
     notices::{Notice, ReceiptSummary},
     org::{Child, ClassInfo, LinkGroup, User},
+    replays::{Replay, WatchPosition},
 };
 
 /// What kind of thing a sync item or tombstone is about.
@@ -25,6 +26,9 @@ pub enum EntityKind {
     Submission,
     HomeworkSummary,
     Lesson,
+    Replay,
+    /// One person's own place in a replay.
+    WatchPosition,
 }
 
 impl EntityKind {
@@ -40,6 +44,8 @@ impl EntityKind {
             EntityKind::Submission => "submission",
             EntityKind::HomeworkSummary => "homework_summary",
             EntityKind::Lesson => "lesson",
+            EntityKind::Replay => "replay",
+            EntityKind::WatchPosition => "watch_position",
         }
     }
 
@@ -55,6 +61,8 @@ impl EntityKind {
             "submission" => Some(EntityKind::Submission),
             "homework_summary" => Some(EntityKind::HomeworkSummary),
             "lesson" => Some(EntityKind::Lesson),
+            "replay" => Some(EntityKind::Replay),
+            "watch_position" => Some(EntityKind::WatchPosition),
             _ => None,
         }
     }
@@ -94,6 +102,12 @@ pub enum SyncItem {
     },
     Lesson {
         lesson: Lesson,
+    },
+    Replay {
+        replay: Replay,
+    },
+    WatchPosition {
+        position: WatchPosition,
     },
     /// No longer visible to the caller (retracted, unlinked, moved): remove it locally.
     Removed {

@@ -30,6 +30,8 @@ pub mod meta {
     pub const PURPOSE: &str = "purpose";
     /// Required for homework purposes: the assignment.
     pub const HOMEWORK_ID: &str = "homework_id";
+    /// Required for a recording: the lesson it records.
+    pub const LESSON_ID: &str = "lesson_id";
     /// Required: see [`super::WorkKind`] (not `text`).
     pub const KIND: &str = "kind";
     /// The original file name; also accepted as `filename` (what most tus clients send).
@@ -51,6 +53,8 @@ pub enum UploadPurpose {
     Instructions,
     /// A teacher's voice feedback on a submission.
     Feedback,
+    /// A teacher's classroom recording of a lesson, to become a replay (kind `video`).
+    Recording,
 }
 
 impl UploadPurpose {
@@ -59,6 +63,7 @@ impl UploadPurpose {
             UploadPurpose::Submission => "submission",
             UploadPurpose::Instructions => "instructions",
             UploadPurpose::Feedback => "feedback",
+            UploadPurpose::Recording => "recording",
         }
     }
 
@@ -67,6 +72,7 @@ impl UploadPurpose {
             "submission" => Some(UploadPurpose::Submission),
             "instructions" => Some(UploadPurpose::Instructions),
             "feedback" => Some(UploadPurpose::Feedback),
+            "recording" => Some(UploadPurpose::Recording),
             _ => None,
         }
     }

@@ -166,6 +166,10 @@ pub async fn authorise(conn: &mut AnyConnection, user_id: &str, u: &NewUpload) -
             }
             Ok(())
         }
+        (UploadPurpose::Recording, _) => Err(ApiError::validation(
+            "purpose",
+            "this server does not take recordings yet",
+        )),
         (_, None) => Err(ApiError::validation(
             "homework_id",
             "name the homework this file is for",
