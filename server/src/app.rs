@@ -7,6 +7,7 @@ use crate::{
     broadcast::{BroadcastConfig, Broadcasts},
     db::{Db, now_ms},
     realtime::Hub,
+    replays::{ReplayConfig, Replays},
     uploads::{self, Blobs, tus},
 };
 
@@ -26,6 +27,8 @@ pub struct ServerConfig {
     pub join_early_secs: u64,
     /// RTMP ingest and HLS packaging of broadcast lessons.
     pub broadcast: BroadcastConfig,
+    /// Transcoding recordings into replays.
+    pub replays: ReplayConfig,
 }
 
 /// Where LiveKit runs and the key pair our server signs with.
@@ -77,6 +80,7 @@ impl ServerConfig {
             livekit: None,
             join_early_secs: DEFAULT_JOIN_EARLY_SECS,
             broadcast: BroadcastConfig::default(),
+            replays: ReplayConfig::default(),
         }
     }
 }
@@ -98,6 +102,7 @@ struct Inner {
     blobs: Blobs,
     upload_locks: tus::Locks,
     broadcasts: Broadcasts,
+    replays: Replays,
     housekeeping: tokio::task::JoinHandle<()>,
 }
 
@@ -117,6 +122,8 @@ impl AppState {
             hub.clone(),
         )
         .await?;
+        let replays =
+            Replays::open(&config.replays, &config.data_dir, db.clone(), hub.clone()).await?;
         let housekeeping = tokio::spawn(housekeeping(db.clone(), blobs.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -128,6 +135,7 @@ impl AppState {
                 blobs,
                 upload_locks: tus::Locks::default(),
                 broadcasts,
+                replays,
                 housekeeping,
             }),
         })
@@ -167,10 +175,16 @@ impl AppState {
         &self.inner.broadcasts
     }
 
+    /// Replays: their transcoding jobs and files.
+    pub fn replays(&self) -> &Replays {
+        &self.inner.replays
+    }
+
     /// Stops the background tasks and closes realtime sockets, then the database pool.
     pub async fn shutdown(&self) {
         self.inner.hub.shutdown();
         self.inner.broadcasts.shutdown();
+        self.inner.replays.shutdown();
         self.inner.housekeeping.abort();
         self.inner.db.pool().close().await;
     }

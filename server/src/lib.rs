@@ -15,6 +15,7 @@ pub mod live;
 pub mod notices;
 pub mod org;
 pub mod realtime;
+pub mod replays;
 pub mod roster;
 pub mod sync;
 pub mod uploads;

@@ -7,6 +7,7 @@ use lianxiao_server::{
     LiveKitConfig, ServerConfig,
     broadcast::{self, BroadcastConfig},
     db::Db,
+    replays::ReplayConfig,
     roster,
 };
 use tracing_subscriber::EnvFilter;
@@ -76,6 +77,15 @@ enum Command {
         /// The ffmpeg that packages broadcasts into HLS.
         #[arg(long, env = "LIANXIAO_FFMPEG", default_value = "ffmpeg")]
         ffmpeg: PathBuf,
+        /// The ffprobe that reads uploaded recordings before they are transcoded.
+        #[arg(long, env = "LIANXIAO_FFPROBE", default_value = "ffprobe")]
+        ffprobe: PathBuf,
+        /// How many recordings are transcoded at a time.
+        #[arg(long, env = "LIANXIAO_TRANSCODE_JOBS", default_value_t = 1)]
+        transcode_jobs: usize,
+        /// Transcode recordings at their own speed (ffmpeg -re), leaving CPU to live lessons.
+        #[arg(long, env = "LIANXIAO_TRANSCODE_REALTIME", default_value_t = false)]
+        transcode_realtime: bool,
     },
     /// Import schools, classes and people from a roster CSV. Nothing is imported if any row is bad.
     ImportRoster {
@@ -124,6 +134,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rtmp_public_host,
             hls_segment_secs,
             ffmpeg,
+            ffprobe,
+            transcode_jobs,
+            transcode_realtime,
         } => {
             let livekit = match livekit_url.filter(|u| !u.is_empty()) {
                 None => None,
@@ -147,6 +160,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 upload_ttl_secs,
                 livekit,
                 join_early_secs,
+                replays: ReplayConfig {
+                    ffmpeg: ffmpeg.clone(),
+                    ffprobe,
+                    jobs: transcode_jobs.max(1),
+                    realtime: transcode_realtime,
+                },
                 broadcast: BroadcastConfig {
                     ffmpeg,
                     rtmp_listen,

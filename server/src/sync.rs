@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 use crate::{
     db::now_ms,
     error::{ApiError, ApiResult},
-    homework, lessons, notices, org,
+    homework, lessons, notices, org, replays,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,8 +133,12 @@ pub async fn page(
             EntityKind::Lesson => lessons::load_lesson(conn, user_id, &c.id)
                 .await?
                 .map(|lesson| SyncItem::Lesson { lesson }),
-            // Not in the feed yet: replays are being built (issue 5).
-            EntityKind::Replay | EntityKind::WatchPosition => None,
+            EntityKind::Replay => replays::load_for(conn, user_id, &c.id)
+                .await?
+                .map(|replay| SyncItem::Replay { replay }),
+            EntityKind::WatchPosition => replays::watch::load_position(conn, user_id, &c.id)
+                .await?
+                .map(|position| SyncItem::WatchPosition { position }),
         };
         items.push(item.unwrap_or_else(removed_item));
     }

@@ -11,7 +11,7 @@
 //! a segment counts as watching ([`viewers`]).
 
 pub mod sign;
-mod supervisor;
+pub(crate) mod supervisor;
 pub mod viewers;
 
 use std::{

@@ -44,22 +44,32 @@ impl UrlSigner {
         }
     }
 
-    fn mac(&self, lesson_id: &str, user_id: &str, expires: i64) -> String {
-        let message = format!("{}\n{user_id}\n{expires}", scope(lesson_id));
+    fn mac(&self, scope: &str, user_id: &str, expires: i64) -> String {
+        let message = format!("{scope}\n{user_id}\n{expires}");
         hex::encode(hmac_sha256(&self.secret, message.as_bytes()))
     }
 
     pub fn grant(&self, lesson_id: &str, user_id: &str, expires: i64) -> HlsGrant {
+        self.grant_in(&scope(lesson_id), user_id, expires)
+    }
+
+    /// A grant for the files under another path (a replay's, `/v1/replays/<id>/hls/`).
+    pub fn grant_in(&self, scope: &str, user_id: &str, expires: i64) -> HlsGrant {
         HlsGrant {
             user_id: user_id.to_owned(),
             expires,
-            sig: self.mac(lesson_id, user_id, expires),
+            sig: self.mac(scope, user_id, expires),
         }
     }
 
     /// The grant is ours, for this lesson, and not expired at `now_secs`.
     pub fn verify(&self, lesson_id: &str, grant: &HlsGrant, now_secs: i64) -> bool {
-        let expected = self.mac(lesson_id, &grant.user_id, grant.expires);
+        self.verify_in(&scope(lesson_id), grant, now_secs)
+    }
+
+    /// The grant is ours, for this path, and not expired at `now_secs`.
+    pub fn verify_in(&self, scope: &str, grant: &HlsGrant, now_secs: i64) -> bool {
+        let expected = self.mac(scope, &grant.user_id, grant.expires);
         constant_time_eq(expected.as_bytes(), grant.sig.as_bytes()) && now_secs < grant.expires
     }
 }

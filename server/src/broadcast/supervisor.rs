@@ -21,7 +21,7 @@ use super::{Ingest, Shared};
 use crate::{db::now_ms, error::ApiResult};
 
 /// Kills ffmpeg (`$0 "$@"`) once stdin reaches its end; exits with ffmpeg's status.
-const WATCHDOG: &str = r#"exec 3<&0
+pub(crate) const WATCHDOG: &str = r#"exec 3<&0
 "$0" "$@" </dev/null &
 p=$!
 { read -r _ <&3; kill $p 2>/dev/null; } &

@@ -11,6 +11,7 @@ mod homework;
 mod lessons;
 mod live;
 mod notices;
+mod replays;
 mod sync;
 mod uploads;
 
@@ -45,6 +46,7 @@ use crate::app::AppState;
         (name = "notices", description = "School notices and receipts (回执)"),
         (name = "homework", description = "Homework (同步作业): assign, hand in, grade, sign off"),
         (name = "lessons", description = "Timetable (排课) and live lessons"),
+        (name = "replays", description = "Replays (异步点播): review (学校审核), playback, watch positions"),
         (name = "uploads", description = "Resumable uploads (tus 1.0)"),
         (name = "sync", description = "Incremental sync and realtime events"),
         (name = "admin", description = "Roster import"),
@@ -109,6 +111,14 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(broadcast::ingest))
         .routes(routes!(broadcast::master))
         .routes(routes!(broadcast::media))
+        .routes(routes!(replays::list, replays::create))
+        .routes(routes!(replays::get))
+        .routes(routes!(replays::review))
+        .routes(routes!(replays::play))
+        .routes(routes!(replays::watch))
+        .routes(routes!(replays::views))
+        .routes(routes!(replays::master))
+        .routes(routes!(replays::media))
         .routes(routes!(sync::sync))
         .routes(routes!(sync::events))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

@@ -273,7 +273,7 @@ async fn create_inner(
         .ok_or_else(|| {
             ApiError::validation(
                 "purpose",
-                "metadata purpose must be submission, instructions or feedback",
+                "metadata purpose must be submission, instructions, feedback or recording",
             )
         })?;
     let kind = get(meta::KIND, None)
@@ -292,6 +292,7 @@ async fn create_inner(
     let new = NewUpload {
         purpose,
         homework_id: get(meta::HOMEWORK_ID, None),
+        lesson_id: get(meta::LESSON_ID, None),
         kind,
         file_name,
         content_type: get(meta::CONTENT_TYPE, Some(meta::CONTENT_TYPE_ALT))
@@ -324,7 +325,8 @@ async fn create_inner(
         .map_err(|e| anyhow::anyhow!("create blob: {e}"))?;
     let inserted = sqlx::query(
         "INSERT INTO uploads (id, owner_id, purpose, homework_id, kind, file_name, content_type, length, \
-         created_at, expires_at, completed_at, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         created_at, expires_at, completed_at, sha256, lesson_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&id)
     .bind(&caller.user_id)
@@ -338,6 +340,7 @@ async fn create_inner(
     .bind(expires_at)
     .bind(empty_sha256.is_some().then_some(now))
     .bind(empty_sha256.unwrap_or_default())
+    .bind(new.lesson_id.as_deref().unwrap_or(""))
     .execute(&mut *conn)
     .await;
     drop(conn);

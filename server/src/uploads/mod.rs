@@ -25,6 +25,8 @@ pub struct Upload {
     pub owner_id: String,
     pub purpose: UploadPurpose,
     pub homework_id: String,
+    /// The lesson a recording records ('' for homework files).
+    pub lesson_id: String,
     pub kind: WorkKind,
     pub file_name: String,
     pub content_type: String,
@@ -39,7 +41,7 @@ pub struct Upload {
 pub async fn load(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<Upload>> {
     let Some(r) = sqlx::query(
         "SELECT id, owner_id, purpose, homework_id, kind, file_name, content_type, length, \
-         upload_offset, expires_at, completed_at, attached_at, sha256 FROM uploads WHERE id = $1",
+         upload_offset, expires_at, completed_at, attached_at, sha256, lesson_id FROM uploads WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -53,6 +55,7 @@ pub async fn load(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<Upl
         purpose: UploadPurpose::parse(&r.try_get::<String, _>("purpose")?)
             .unwrap_or(UploadPurpose::Submission),
         homework_id: r.try_get("homework_id")?,
+        lesson_id: r.try_get("lesson_id")?,
         kind: WorkKind::parse(&r.try_get::<String, _>("kind")?).unwrap_or(WorkKind::File),
         file_name: r.try_get("file_name")?,
         content_type: r.try_get("content_type")?,
@@ -70,6 +73,8 @@ pub async fn load(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<Upl
 pub struct NewUpload {
     pub purpose: UploadPurpose,
     pub homework_id: Option<String>,
+    /// For a recording: the lesson.
+    pub lesson_id: Option<String>,
     pub kind: WorkKind,
     pub file_name: String,
     pub content_type: String,
@@ -96,6 +101,9 @@ pub async fn authorise(conn: &mut AnyConnection, user_id: &str, u: &NewUpload) -
     }
     if u.length > lianxiao_protocol::TUS_MAX_SIZE {
         return Err(too_large("an upload", lianxiao_protocol::TUS_MAX_SIZE));
+    }
+    if u.purpose == UploadPurpose::Recording {
+        return authorise_recording(conn, user_id, u).await;
     }
     if u.length > u.kind.max_file_bytes() {
         return Err(too_large(
@@ -166,15 +174,72 @@ pub async fn authorise(conn: &mut AnyConnection, user_id: &str, u: &NewUpload) -
             }
             Ok(())
         }
-        (UploadPurpose::Recording, _) => Err(ApiError::validation(
-            "purpose",
-            "this server does not take recordings yet",
-        )),
+        (UploadPurpose::Recording, _) => authorise_recording(conn, user_id, u).await,
         (_, None) => Err(ApiError::validation(
             "homework_id",
             "name the homework this file is for",
         )),
     }
+}
+
+/// A classroom recording: a video (or audio) of a lesson, from its lead teacher or the
+/// assistant of one of its receiving classes.
+async fn authorise_recording(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    u: &NewUpload,
+) -> ApiResult<()> {
+    if !matches!(u.kind, WorkKind::Video | WorkKind::Audio) {
+        return Err(ApiError::validation(
+            "kind",
+            "a recording is a video or audio file",
+        ));
+    }
+    let lesson_id = u
+        .lesson_id
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("lesson_id", "name the lesson this recording is of"))?;
+    let (_, standing) = crate::lessons::access::visible_lesson(conn, user_id, lesson_id).await?;
+    if !standing.lead && standing.assists.is_empty() {
+        return Err(ApiError::forbidden(
+            "only the lesson's teachers upload its recording",
+        ));
+    }
+    Ok(())
+}
+
+/// Marks a finished recording upload used, inside the caller's transaction (conditionally, so
+/// two claims cannot both win). It must be the owner's, of this lesson, and unused.
+pub async fn claim_recording(
+    tx: &mut Tx,
+    owner_id: &str,
+    upload_id: &str,
+    lesson_id: &str,
+) -> ApiResult<Upload> {
+    let bad = |why: &str| ApiError::validation("upload_id", format!("upload {upload_id} {why}"));
+    let u = load(tx, upload_id)
+        .await?
+        .filter(|u| u.owner_id == owner_id)
+        .ok_or_else(|| bad("does not exist"))?;
+    if u.purpose != UploadPurpose::Recording {
+        return Err(bad(&format!("was made for {}", u.purpose.as_str())));
+    }
+    if u.lesson_id != lesson_id {
+        return Err(bad("is a recording of another lesson"));
+    }
+    if !u.completed {
+        return Err(bad("is not finished"));
+    }
+    let marked =
+        sqlx::query("UPDATE uploads SET attached_at = $2 WHERE id = $1 AND attached_at IS NULL")
+            .bind(&u.id)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+    if marked.rows_affected() == 0 {
+        return Err(bad("is already used"));
+    }
+    Ok(u)
 }
 
 /// Turns finished uploads into attachments, in order, inside the caller's transaction. Each
