@@ -97,6 +97,9 @@ pub(crate) struct Shared {
     outbox_version: watch::Sender<u64>,
     homework_version: watch::Sender<u64>,
     timetable_version: watch::Sender<u64>,
+    replays_version: watch::Sender<u64>,
+    /// The replay downloader's progress and settings.
+    pub(crate) replays: crate::replays::DownloadsState,
     /// Wakes the uploader: files were queued or the network came back.
     pub(crate) uploads_wake: Notify,
     /// The uploader's progress and settings.
@@ -130,6 +133,15 @@ impl Shared {
 
     pub(crate) fn timetable_watch(&self) -> watch::Receiver<u64> {
         self.timetable_version.subscribe()
+    }
+
+    /// Replays, watch positions or downloads changed.
+    pub(crate) fn replays_changed(&self) {
+        self.replays_version.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn replays_watch(&self) -> watch::Receiver<u64> {
+        self.replays_version.subscribe()
     }
 
     /// Files were queued for upload: start now.
@@ -236,6 +248,8 @@ impl Client {
             outbox_version: watch::channel(0).0,
             homework_version: watch::channel(0).0,
             timetable_version: watch::channel(0).0,
+            replays_version: watch::channel(0).0,
+            replays: Default::default(),
             uploads_wake: Notify::new(),
             uploads: Default::default(),
         });
@@ -271,6 +285,7 @@ impl Client {
         tasks.push(s.runtime.spawn(outbox::run(s.clone())));
         tasks.push(s.runtime.spawn(sync::run_requested(s.clone())));
         tasks.push(s.runtime.spawn(crate::uploads::run(s.clone())));
+        tasks.push(s.runtime.spawn(crate::replays::run(s.clone())));
         // Sync once at start even if the realtime connection cannot be made.
         s.request_sync();
     }
@@ -369,6 +384,11 @@ impl Client {
     /// Live lessons: join one and keep the session going.
     pub fn live(&self) -> crate::live::Live {
         crate::live::Live::new(self.clone())
+    }
+
+    /// Replays: the list, playback, watch position, offline downloads.
+    pub fn replays(&self) -> crate::replays::Replays {
+        crate::replays::Replays::new(self.clone())
     }
 
     pub fn notices(&self) -> Notices {

@@ -14,6 +14,7 @@ mod live;
 mod notices;
 mod outbox;
 mod realtime;
+mod replays;
 mod secure_storage;
 mod store;
 mod sync;
@@ -35,6 +36,10 @@ pub use notices::{
     DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,
 };
 pub use outbox::{OutboxFailure, OutboxKind};
+pub use replays::{
+    DEFAULT_DOWNLOAD_CAP_BYTES, DownloadError, DownloadState, DownloadStatus, NewRecording,
+    Playback, ReplayFilter, ReplayListener, ReplayView, Replays, StorageUse, WatchPlace,
+};
 pub use secure_storage::{
     FileSecureStorage, MemorySecureStorage, SecureStorage, SecureStorageError,
 };

@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use backon::BackoffBuilder;
-use lianxiao_protocol::{Millis, Notice, ReceiptAck, Submission, SubmitWork};
+use lianxiao_protocol::{Millis, Notice, ReceiptAck, Submission, SubmitWork, WatchPosition};
 
 use crate::{
     Error, Result, RetryClass,
@@ -30,6 +30,9 @@ pub enum OutboxKind {
     HandIn,
     /// Grade, return or sign off a submission.
     Review,
+    /// Time watched in a replay and where the player was (its `notice_id` is the replay's
+    /// id): one report per send, counted once by its key.
+    Watch,
 }
 
 impl OutboxKind {
@@ -40,6 +43,7 @@ impl OutboxKind {
             OutboxKind::PostNotice => "post_notice",
             OutboxKind::HandIn => "hand_in",
             OutboxKind::Review => "review",
+            OutboxKind::Watch => "watch",
         }
     }
 
@@ -50,6 +54,7 @@ impl OutboxKind {
             "post_notice" => Some(OutboxKind::PostNotice),
             "hand_in" => Some(OutboxKind::HandIn),
             "review" => Some(OutboxKind::Review),
+            "watch" => Some(OutboxKind::Watch),
             _ => None,
         }
     }
@@ -188,6 +193,22 @@ async fn send(shared: &Arc<Shared>, item: &OutboxItem) -> Result<Delivery> {
                 .await?;
             Ok(Delivery::Reviewed(s))
         }
+        OutboxKind::Watch => {
+            // Sealed before it goes: later progress goes into a new report, so this key
+            // always stands for this body.
+            let item_id = item.id;
+            let Some(body) = shared
+                .store
+                .write(move |tx| store::replays::seal_report(tx, item_id))
+                .await?
+            else {
+                return Ok(Delivery::Nothing);
+            };
+            let answer: serde_json::Value = api
+                .post(&format!("/replays/{id}/watch"), Some(body.as_bytes()), &item.key)
+                .await?;
+            Ok(Delivery::Watched(serde_json::from_value(answer).ok()))
+        }
     }
 }
 
@@ -214,6 +235,8 @@ enum Delivery {
     Posted(Notice),
     HandedIn(Submission),
     Reviewed(Submission),
+    /// The server's view of the person's place, when it answered with one.
+    Watched(Option<WatchPosition>),
     /// What it was about is gone (e.g. the homework was deleted): drop the item.
     Nothing,
     Waiting,
@@ -255,6 +278,8 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
                         Delivery::Reviewed(s) => {
                             store::homework::review_done(tx, &item.notice_id, &s)
                         }
+                        Delivery::Watched(Some(p)) => store::replays::put_synced_position(tx, &p),
+                        Delivery::Watched(None) => Ok(()),
                         Delivery::Nothing | Delivery::Waiting => Ok(()),
                     }
                 })
@@ -319,6 +344,8 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
                             OutboxKind::Review => {
                                 store::homework::review_failed(tx, &item.notice_id, &message)
                             }
+                            // The position stays on the phone; the failure is listed.
+                            OutboxKind::Watch => Ok(()),
                         }
                     })
                     .await?;
@@ -331,6 +358,7 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
         if outcome != Outcome::RetryLater {
             match item_kind {
                 OutboxKind::HandIn | OutboxKind::Review => shared.homework_changed(),
+                OutboxKind::Watch => shared.replays_changed(),
                 _ => shared.notices_changed(),
             }
         }
@@ -445,6 +473,7 @@ mod tests {
             OutboxKind::PostNotice,
             OutboxKind::HandIn,
             OutboxKind::Review,
+            OutboxKind::Watch,
         ] {
             assert_eq!(OutboxKind::parse(k.as_str()), Some(k));
         }

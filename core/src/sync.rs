@@ -38,6 +38,9 @@ pub(crate) struct Changed {
     pub org: bool,
     pub homework: bool,
     pub timetable: bool,
+    pub replays: bool,
+    /// Replays whose downloads went with them: their files are deleted after the commit.
+    pub removed_downloads: Vec<String>,
     /// Local files (drafts of deleted homework) to delete once the page is committed.
     pub orphaned_files: Vec<String>,
 }
@@ -87,8 +90,14 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                 store::lessons::upsert(conn, lesson)?;
                 changed.timetable = true;
             }
-            // Replays reach the store with client.replays() (issue 5, in progress).
-            SyncItem::Replay { .. } | SyncItem::WatchPosition { .. } => {}
+            SyncItem::Replay { replay } => {
+                store::replays::upsert(conn, replay)?;
+                changed.replays = true;
+            }
+            SyncItem::WatchPosition { position } => {
+                store::replays::put_synced_position(conn, position)?;
+                changed.replays = true;
+            }
             SyncItem::Removed { kind, id } => match kind {
                 EntityKind::Notice => {
                     store::notices::remove(conn, id)?;
@@ -132,7 +141,16 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                     store::lessons::remove(conn, id)?;
                     changed.timetable = true;
                 }
-                EntityKind::Replay | EntityKind::WatchPosition => {}
+                EntityKind::Replay => {
+                    if store::replays::remove(conn, id)? {
+                        changed.removed_downloads.push(id.clone());
+                    }
+                    changed.replays = true;
+                }
+                EntityKind::WatchPosition => {
+                    store::replays::remove_position(conn, id)?;
+                    changed.replays = true;
+                }
             },
         }
     }
@@ -184,6 +202,12 @@ async fn run(shared: &Arc<Shared>) -> Result<()> {
         }
         if changed.timetable {
             shared.timetable_changed();
+        }
+        if changed.replays {
+            shared.replays_changed();
+        }
+        for replay_id in changed.removed_downloads {
+            crate::replays::forget_download(shared, &replay_id).await;
         }
         for path in changed.orphaned_files {
             let _ = std::fs::remove_file(path);

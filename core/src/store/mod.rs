@@ -7,6 +7,7 @@ pub(crate) mod lessons;
 pub(crate) mod notices;
 pub(crate) mod org;
 pub(crate) mod outbox;
+pub(crate) mod replays;
 pub(crate) mod sync_state;
 pub(crate) mod uploads;
 
@@ -27,6 +28,8 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0003_homework.sql")),
         M::up(include_str!("migrations/0004_timetable.sql")),
         M::up(include_str!("migrations/0005_live.sql")),
+        // 0006 (live) is registered here, before 0007, when it lands.
+        M::up(include_str!("migrations/0007_replays.sql")),
     ])
 });
 

@@ -26,6 +26,7 @@ pub(crate) fn encode_metadata(pairs: &[(&str, &str)]) -> String {
 }
 
 /// The metadata our server wants for one file.
+/// `homework_id` is the upload row's subject: the homework, or for a recording the lesson.
 pub(crate) fn upload_metadata(
     purpose: &str,
     homework_id: Option<&str>,
@@ -33,9 +34,15 @@ pub(crate) fn upload_metadata(
     file_name: &str,
     content_type: &str,
 ) -> String {
+    let recording = purpose == lianxiao_protocol::UploadPurpose::Recording.as_str();
+    let (homework_id, lesson_id) = match recording {
+        true => ("", homework_id.unwrap_or("")),
+        false => (homework_id.unwrap_or(""), ""),
+    };
     encode_metadata(&[
         (meta::PURPOSE, purpose),
-        (meta::HOMEWORK_ID, homework_id.unwrap_or("")),
+        (meta::HOMEWORK_ID, homework_id),
+        (meta::LESSON_ID, lesson_id),
         (meta::KIND, kind),
         (meta::FILE_NAME, file_name),
         (meta::CONTENT_TYPE, content_type),
