@@ -30,7 +30,7 @@ pub use homework::{
 };
 pub use live::{
     ConnectionQuality, DisconnectReason, EndCause, Live, LiveListener, LiveSession, LiveState,
-    MediaEvent, MediaSession, PolicyConfig, VideoQuality,
+    MediaEvent, MediaSession, PolicyConfig, RenditionChoice, RenditionReason, VideoQuality,
 };
 pub use notices::{
     DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,

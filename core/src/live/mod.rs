@@ -7,11 +7,13 @@
 
 mod heartbeats;
 mod policy;
+mod rendition;
 mod session;
 
 use std::sync::Arc;
 
 pub use policy::PolicyConfig;
+pub use rendition::{RenditionChoice, RenditionReason};
 pub use session::LiveSession;
 
 use crate::{Client, Result};
@@ -130,6 +132,12 @@ pub trait MediaSession: Send + Sync {
 pub trait LiveListener: Send + Sync {
     /// The current state first, then every change.
     fn on_state(&self, state: LiveState);
+
+    /// While in `FallbackToBroadcast`: the rendition to play, at once and whenever the choice
+    /// changes. The URL may be the one already playing (only the reason changed): keep it.
+    fn on_rendition(&self, choice: RenditionChoice) {
+        let _ = choice;
+    }
 }
 
 /// `client.live()`.
@@ -169,6 +177,17 @@ impl Live {
             media,
             listener,
         )
+    }
+
+    /// The data saver: on mobile data broadcasts play audio only, on Wi-Fi at most the
+    /// lowest video. Off unless turned on; kept per account.
+    pub async fn data_saver(&self) -> Result<bool> {
+        rendition::data_saver(self.client.shared()).await
+    }
+
+    /// Turns the data saver on or off; running sessions follow at once.
+    pub async fn set_data_saver(&self, on: bool) -> Result<()> {
+        rendition::set_data_saver(self.client.shared(), on).await
     }
 
     /// Attendance heartbeats queued on this phone and not yet delivered.

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::{
     EndCause, LiveListener, LiveState, MediaEvent, MediaSession, heartbeats,
     policy::{Action, Input, Policy, PolicyConfig},
+    rendition::{self, Player, RenditionChoice, RenditionInput},
 };
 use crate::{Error, RetryClass, client::Shared, store};
 
@@ -25,6 +26,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 enum Command {
     Media(MediaEvent),
+    Rendition(RenditionInput),
     Leave,
 }
 
@@ -34,6 +36,7 @@ pub struct LiveSession {
     commands: mpsc::UnboundedSender<Command>,
     state: watch::Receiver<LiveState>,
     ticket: Arc<Mutex<Option<JoinTicket>>>,
+    rendition: Arc<Mutex<Option<RenditionChoice>>>,
 }
 
 impl std::fmt::Debug for LiveSession {
@@ -56,6 +59,8 @@ impl LiveSession {
         let (commands, rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(LiveState::Joining);
         let ticket = Arc::new(Mutex::new(None));
+        let rendition = Arc::new(Mutex::new(None));
+        let player = Player::new(shared.api.base().to_string(), rendition.clone());
         let runner = Runner {
             shared: shared.clone(),
             lesson_id: lesson_id.clone(),
@@ -64,12 +69,15 @@ impl LiveSession {
             state: state_tx,
             ticket: ticket.clone(),
         };
-        shared.runtime.spawn(runner.run(Policy::new(config), rx));
+        shared
+            .runtime
+            .spawn(runner.run(Policy::new(config), player, rx));
         LiveSession {
             lesson_id,
             commands,
             state,
             ticket,
+            rendition,
         }
     }
 
@@ -89,6 +97,33 @@ impl LiveSession {
 
     pub fn state(&self) -> LiveState {
         self.state.borrow().clone()
+    }
+
+    /// What the shell's player measured fetching the broadcast, in bits per second (each
+    /// segment's, or the player's own estimate): the core picks the rendition from it.
+    pub fn report_throughput(&self, bits_per_second: u64) {
+        let _ = self
+            .commands
+            .send(Command::Rendition(RenditionInput::Throughput(
+                bits_per_second,
+            )));
+    }
+
+    /// True when the phone is on mobile data (metered), false on Wi-Fi. Until told, the
+    /// session assumes mobile data (it only matters with the data saver on).
+    pub fn set_metered(&self, metered: bool) {
+        let _ = self
+            .commands
+            .send(Command::Rendition(RenditionInput::Metered(metered)));
+    }
+
+    /// The broadcast rendition to play while in `FallbackToBroadcast` (also told to the
+    /// listener's `on_rendition` each time it changes).
+    pub fn rendition(&self) -> Option<RenditionChoice> {
+        self.rendition
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The ticket in use (the latest join's).
@@ -116,8 +151,14 @@ struct Runner {
 }
 
 impl Runner {
-    async fn run(self, mut policy: Policy, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(
+        self,
+        mut policy: Policy,
+        mut player: Player,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
         self.listener.on_state(policy.state().clone());
+        self.data_saver(&mut player).await;
         let mut timetable = self.shared.timetable_watch();
         timetable.borrow_and_update();
         // Heartbeats left from an earlier lesson (made offline) go first.
@@ -132,6 +173,7 @@ impl Runner {
                     }
                 }
                 self.report(&policy);
+                self.follow(&mut player, &policy);
             }
             if matches!(policy.state(), LiveState::Ended { .. }) {
                 return;
@@ -146,6 +188,11 @@ impl Runner {
             tokio::select! {
                 command = commands.recv() => inputs.push_back(match command {
                     Some(Command::Media(event)) => Input::Media(event),
+                    Some(Command::Rendition(input)) => {
+                        let now = self.shared.api.clock.now();
+                        self.tell(player.input(now, input));
+                        continue;
+                    }
                     Some(Command::Leave) | None => Input::Leave,
                 }),
                 changed = timetable.changed() => {
@@ -153,6 +200,8 @@ impl Runner {
                         inputs.push_back(Input::Leave);
                     } else if let Some(cause) = self.lesson_over().await {
                         inputs.push_back(Input::LessonEnded(cause));
+                    } else {
+                        self.data_saver(&mut player).await;
                     }
                 }
                 _ = tokio::time::sleep(sleep) => inputs.push_back(Input::Tick),
@@ -170,6 +219,33 @@ impl Runner {
         if changed {
             tracing::info!(lesson = %self.lesson_id, state = ?state, "live session");
             self.listener.on_state(state);
+        }
+    }
+
+    /// Tells the player the broadcast's ticket while the session watches it.
+    fn follow(&self, player: &mut Player, policy: &Policy) {
+        let watching = matches!(policy.state(), LiveState::FallbackToBroadcast { .. });
+        let ticket = self
+            .ticket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let hls = ticket.and_then(|t| t.hls).filter(|_| watching);
+        self.tell(player.follow(self.shared.api.clock.now(), hls.as_ref()));
+    }
+
+    /// The data saver setting may have changed (it nudges the timetable).
+    async fn data_saver(&self, player: &mut Player) {
+        if let Ok(on) = rendition::data_saver(&self.shared).await {
+            let now = self.shared.api.clock.now();
+            self.tell(player.input(now, RenditionInput::DataSaver(on)));
+        }
+    }
+
+    fn tell(&self, choice: Option<RenditionChoice>) {
+        if let Some(choice) = choice {
+            tracing::info!(lesson = %self.lesson_id, rendition = %choice.name, reason = ?choice.reason, "broadcast rendition");
+            self.listener.on_rendition(choice);
         }
     }
 
