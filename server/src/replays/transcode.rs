@@ -180,7 +180,9 @@ pub(super) async fn run(shared: &Shared, id: &str) {
     let _ = tokio::fs::remove_dir_all(&part).await;
     let _ = tokio::fs::remove_dir_all(&done).await;
     tracing::info!(replay = %id, "transcoding");
-    let outcome = transcode(shared, id, &input, &part).await;
+    // A job started again after a restart reports progress only past where it had got.
+    let reported = stored.replay.progress_percent.unwrap_or(0);
+    let outcome = transcode(shared, id, &input, &part, reported).await;
     let result = match outcome {
         Ok((duration_ms, renditions)) => match tokio::fs::rename(&part, &done).await {
             Ok(()) => finish(shared, id, Ok((duration_ms, renditions))).await,
@@ -209,6 +211,7 @@ async fn transcode(
     id: &str,
     input: &Path,
     part: &Path,
+    reported: u8,
 ) -> Result<(i64, Vec<ReplayRendition>), ReplayProblem> {
     let probe = probe(&shared.config.ffprobe, input).await?;
     tokio::fs::create_dir_all(part).await.map_err(|e| {
@@ -239,7 +242,7 @@ async fn transcode(
         text
     });
     let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let mut written = 0u8;
+    let mut written = reported;
     let mut out_ms = 0i64;
     while let Ok(Some(line)) = lines.next_line().await {
         let Some(us) = progress_us(&line) else {
