@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub mod api;
+pub mod bench;
 pub mod phone;
 pub mod proxy;
 
@@ -218,6 +219,11 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server process's id while it runs (benches read its CPU and memory in /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn backend(&self) -> &Backend {
