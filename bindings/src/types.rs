@@ -68,6 +68,7 @@ pub enum OutboxKind {
     PostNotice,
     HandIn,
     Review,
+    Watch,
 }
 
 #[uniffi::remote(Record)]
