@@ -205,7 +205,11 @@ async fn send(shared: &Arc<Shared>, item: &OutboxItem) -> Result<Delivery> {
                 return Ok(Delivery::Nothing);
             };
             let answer: serde_json::Value = api
-                .post(&format!("/replays/{id}/watch"), Some(body.as_bytes()), &item.key)
+                .post(
+                    &format!("/replays/{id}/watch"),
+                    Some(body.as_bytes()),
+                    &item.key,
+                )
                 .await?;
             Ok(Delivery::Watched(serde_json::from_value(answer).ok()))
         }

@@ -303,12 +303,10 @@ pub(super) async fn pause(shared: &Arc<Shared>, replay_id: String) -> Result<()>
     let id = replay_id.clone();
     let paused = shared
         .store
-        .write(move |tx| {
-            match store::replays::download(tx, &id)? {
-                None => Err(Error::NotFound(format!("download of {id}"))),
-                Some(d) if d.state == StoredDownload::Done => Ok(false),
-                Some(_) => store::replays::set_state(tx, &id, StoredDownload::Paused, now_ms()),
-            }
+        .write(move |tx| match store::replays::download(tx, &id)? {
+            None => Err(Error::NotFound(format!("download of {id}"))),
+            Some(d) if d.state == StoredDownload::Done => Ok(false),
+            Some(_) => store::replays::set_state(tx, &id, StoredDownload::Paused, now_ms()),
         })
         .await?;
     if paused {
@@ -365,7 +363,9 @@ pub(crate) async fn remove_files(data_dir: &Path, replay_id: &str) {
     match tokio::fs::remove_dir_all(&dir).await {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(replay = replay_id, kind = ?e.kind(), "could not delete a download"),
+        Err(e) => {
+            tracing::warn!(replay = replay_id, kind = ?e.kind(), "could not delete a download")
+        }
     }
 }
 
@@ -408,6 +408,12 @@ fn stalled() -> Error {
     Error::Offline("the connection stalled".into())
 }
 
+/// A body cut off part-way (reqwest reports it as a decode error, which the core's mapping
+/// would take for a bad answer): the link broke, try again.
+fn broken() -> Error {
+    Error::Offline("the connection broke".into())
+}
+
 fn storage_error(e: std::io::Error) -> Error {
     Error::Storage(format!("cannot write the download: {}", e.kind()))
 }
@@ -422,7 +428,8 @@ async fn get_bytes(shared: &Shared, url: &reqwest::Url) -> Result<Vec<u8>> {
     let status = resp.status();
     let body = tokio::time::timeout(limit, resp.bytes())
         .await
-        .map_err(|_| stalled())??;
+        .map_err(|_| stalled())?
+        .map_err(|_| broken())?;
     if !status.is_success() {
         return Err(Error::from_response(status.as_u16(), &body, None));
     }
@@ -452,7 +459,10 @@ async fn get_segment(
         let have = if asked_whole {
             0
         } else {
-            tokio::fs::metadata(&part).await.map(|m| m.len()).unwrap_or(0)
+            tokio::fs::metadata(&part)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0)
         };
         let mut req = http.get(url.clone());
         if have > 0 {
@@ -489,7 +499,7 @@ async fn get_segment(
                 Err(_) => return Err(stalled()),
                 Ok(None) => break,
                 Ok(Some(chunk)) => {
-                    let chunk = chunk?;
+                    let chunk = chunk.map_err(|_| broken())?;
                     file.write_all(&chunk).await.map_err(storage_error)?;
                     written += chunk.len() as u64;
                     progress(written);
@@ -594,7 +604,9 @@ async fn fetch(shared: &Arc<Shared>, row: &DownloadRow, progressed: &mut bool) -
                 renewed = true;
                 let (u, p) = media_playlist(shared, &id, &row.rendition, true).await?;
                 if hls::shape(&p)? != hls::shape(&playlist)? {
-                    return Err(Error::Conflict("the replay changed while downloading".into()));
+                    return Err(Error::Conflict(
+                        "the replay changed while downloading".into(),
+                    ));
                 }
                 (url, playlist) = (u, p);
                 continue;
@@ -766,3 +778,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "downloads_tests.rs"]
+mod tests;

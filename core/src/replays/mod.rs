@@ -19,10 +19,10 @@ use lianxiao_protocol::{
 
 use crate::{Client, Error, Result, TaskHandle, UploadRequest, client::Shared, store};
 
-pub(crate) use downloads::{DownloadsState, run};
 pub use downloads::{
     DEFAULT_DOWNLOAD_CAP_BYTES, DownloadError, DownloadState, DownloadStatus, StorageUse,
 };
+pub(crate) use downloads::{DownloadsState, run};
 
 /// Where the person is in a replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +254,11 @@ impl Replays {
         })?;
         // One key for this recording, so a retry after a lost answer makes no second replay.
         let key = format!("recording-{local}-{}", self.shared().user_id);
-        let replay: Replay = self.shared().api.post("/replays", Some(&body), &key).await?;
+        let replay: Replay = self
+            .shared()
+            .api
+            .post("/replays", Some(&body), &key)
+            .await?;
         self.store_replay(replay).await
     }
 

@@ -582,19 +582,17 @@ mod tests {
         assert_eq!(sent, report(10_000, 10_000, 200, false));
         // Sealed: more time goes into a new report; the sealed one keeps its body.
         let queued = store
-            .write_blocking(|tx| {
-                record_progress(tx, "r1", &report(12_000, 2_000, 300, false), 300)
-            })
+            .write_blocking(|tx| record_progress(tx, "r1", &report(12_000, 2_000, 300, false), 300))
             .unwrap();
         assert!(queued);
         let items = store.read_blocking(crate::store::outbox::pending).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].body.as_deref(), Some(body.as_str()));
-        let p = store
-            .read_blocking(|c| position(c, "r1"))
-            .unwrap()
-            .unwrap();
-        assert_eq!((p.position_ms, p.at, p.unsent_watched_ms), (12_000, 300, 12_000));
+        let p = store.read_blocking(|c| position(c, "r1")).unwrap().unwrap();
+        assert_eq!(
+            (p.position_ms, p.at, p.unsent_watched_ms),
+            (12_000, 300, 12_000)
+        );
     }
 
     #[test]
@@ -649,7 +647,10 @@ mod tests {
             })
             .unwrap();
         let p = store.read_blocking(|c| position(c, "r1")).unwrap().unwrap();
-        assert_eq!((p.position_ms, p.at, p.server_watched_ms), (40_000, 500, 9_000));
+        assert_eq!(
+            (p.position_ms, p.at, p.server_watched_ms),
+            (40_000, 500, 9_000)
+        );
     }
 
     #[test]
@@ -667,9 +668,7 @@ mod tests {
             .unwrap();
         // a: announced 1000, has 400 → 1000; b: announced 300, already has 450 → 450.
         assert_eq!(store.read_blocking(reserved_bytes).unwrap(), 1_450);
-        store
-            .write_blocking(|tx| finished(tx, "b", 4))
-            .unwrap();
+        store.write_blocking(|tx| finished(tx, "b", 4)).unwrap();
         assert_eq!(store.read_blocking(reserved_bytes).unwrap(), 1_450);
         let a = store.read_blocking(|c| download(c, "a")).unwrap().unwrap();
         assert_eq!((a.bytes_done, a.segments_done), (400, 1));
@@ -691,6 +690,10 @@ mod tests {
                 .is_empty()
         );
         assert!(store.write_blocking(|tx| remove_download(tx, "a")).unwrap());
-        assert!(!store.write_blocking(|tx| segment_done(tx, "a", 1, 5, 7)).unwrap());
+        assert!(
+            !store
+                .write_blocking(|tx| segment_done(tx, "a", 1, 5, 7))
+                .unwrap()
+        );
     }
 }
