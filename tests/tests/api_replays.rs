@@ -632,3 +632,93 @@ async fn a_restart_mid_transcode_finishes_the_job() {
     ));
     assert!(streams.contains("h264,video"), "{streams}");
 }
+
+/// A LiveKit egress that wrote the room's recording to this server's disk: its
+/// `egress_ended` webhook makes a replay (source `egress`, owned by the lead) that goes
+/// through the same transcoding and review; a recording elsewhere (object storage) does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_egress_recording_on_this_server_becomes_a_replay() {
+    use base64::Engine;
+    use livekit_api::access_token::AccessToken;
+    use sha2::Digest;
+    const KEY: &str = "APIlianxiaoTest";
+    const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
+    // No LiveKit server runs here: only its webhooks are sent, signed with the key pair.
+    let server = server(&[
+        ("LIANXIAO_LIVEKIT_URL", "ws://127.0.0.1:9"),
+        ("LIVEKIT_API_KEY", KEY),
+        ("LIVEKIT_API_SECRET", SECRET),
+    ]);
+    let base = server.url();
+    let Lesson {
+        id: lesson_id,
+        lead,
+    } = lesson(&base).await;
+    let admin = Api::login(&base, SCHOOL_ADMIN).await;
+    let student = Api::login(&base, STUDENT_MAIN_1A).await;
+    let file = server.data_dir().join("egress-room.mp4");
+    std::fs::write(&file, mp4(server.data_dir(), 3)).unwrap();
+    let room = format!("lesson-{lesson_id}");
+    let send = |id: &str, location: &str| {
+        let body = json!({
+            "event": "egress_ended", "id": id, "createdAt": now_ms() / 1000,
+            "room": {"name": room},
+            "egressInfo": {"roomName": room, "fileResults": [{"location": location}]},
+        })
+        .to_string();
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body));
+        let token = AccessToken::with_api_key(KEY, SECRET)
+            .with_sha256(&hash)
+            .to_jwt()
+            .unwrap();
+        let base = base.clone();
+        async move {
+            let status = lianxiao_tests::api::http()
+                .post(format!("{base}/v1/livekit/webhook"))
+                .header("content-type", "application/webhook+json")
+                .header("authorization", token)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert!(status.is_success(), "{status}");
+        }
+    };
+    send("EV_remote", "s3://recordings/room.mp4").await;
+    send("EV_local", &file.display().to_string()).await;
+    send("EV_local", &file.display().to_string()).await;
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let replays = loop {
+        let r = lead
+            .get(&format!("/v1/replays?lesson_id={lesson_id}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        if !r.body.as_array().unwrap().is_empty() {
+            break r.body;
+        }
+        assert!(Instant::now() < deadline, "no replay from the egress");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(replays[0]["source"], "egress");
+    assert_eq!(replays[0]["owner"]["id"], lead.user_id());
+    let id = replays[0]["id"].as_str().unwrap().to_owned();
+    let (replay, _) = processed(&lead, &id).await;
+    assert_eq!(replay["status"], "pending_review", "{replay:?}");
+    assert!(file.exists(), "LiveKit's file is left alone");
+    assert_eq!(
+        review(&admin, &id, json!({"approve": true})).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        student.get(&format!("/v1/replays/{id}")).await.status,
+        StatusCode::OK
+    );
+    // Later looks find nothing more: one replay for the one local recording.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let r = lead
+        .get(&format!("/v1/replays?lesson_id={lesson_id}"))
+        .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{:?}", r.body);
+}

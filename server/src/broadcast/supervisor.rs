@@ -6,6 +6,10 @@
 //! sequence continues after a discontinuity). ffmpeg only warns when a push names another
 //! stream key, so that warning ends the run before any of its media is published.
 //!
+//! Each run also keeps the push as it came (`recording/<start>.ts`, stream copy, no extra
+//! encoding); when the lesson is over the runs are joined into one recording that becomes the
+//! lesson's replay (see `replays`).
+//!
 //! ffmpeg runs under a small `sh` watchdog that kills it when our end of its stdin closes, so
 //! a server that dies (even by SIGKILL) leaves no listener behind.
 
@@ -52,7 +56,8 @@ pub(super) async fn supervise(shared: Arc<Shared>, ingest: Ingest) {
             break;
         }
         match status_of(&shared, &ingest.lesson_id).await {
-            Ok(Some(LessonStatus::Ended | LessonStatus::Cancelled)) | Ok(None) => return,
+            Ok(Some(LessonStatus::Ended)) => break,
+            Ok(Some(LessonStatus::Cancelled)) | Ok(None) => return,
             _ => {}
         }
         let run = match run_once(&shared, &ingest, &dir).await {
@@ -88,9 +93,61 @@ pub(super) async fn supervise(shared: Arc<Shared>, ingest: Ingest) {
         &[LessonStatus::Live, LessonStatus::Interrupted],
     )
     .await;
+    if let Err(e) = keep_recording(&shared, &ingest.lesson_id, &dir).await {
+        tracing::error!(error = %e, lesson = %ingest.lesson_id, "the broadcast's recording was not kept");
+    }
 }
 
-fn ffmpeg_args(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> Vec<String> {
+/// Joins the runs' recordings (MPEG-TS joins end to end) into `<data>/recordings/<lesson>.ts`
+/// and registers it for replay processing.
+async fn keep_recording(
+    shared: &Shared,
+    lesson_id: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut runs = Vec::new();
+    if let Ok(mut entries) = tokio::fs::read_dir(dir.join("recording")).await {
+        while let Some(e) = entries.next_entry().await? {
+            if e.file_name().to_string_lossy().ends_with(".ts") && e.metadata().await?.len() > 0 {
+                runs.push(e.path());
+            }
+        }
+    }
+    if runs.is_empty() {
+        return Ok(());
+    }
+    runs.sort();
+    let root = shared.hls_root.with_file_name("recordings");
+    tokio::fs::create_dir_all(&root).await?;
+    let path = root.join(format!("{lesson_id}.ts"));
+    let mut out = tokio::fs::File::create(&path).await?;
+    for run in &runs {
+        let mut input = tokio::fs::File::open(run).await?;
+        tokio::io::copy(&mut input, &mut out).await?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut out).await?;
+    drop(out);
+    sqlx::query(
+        "INSERT INTO recordings (id, lesson_id, source, location, status, created_at) \
+         VALUES ($1, $2, 'broadcast', $3, 'pending', $4)",
+    )
+    .bind(crate::db::new_id())
+    .bind(lesson_id)
+    .bind(path.display().to_string())
+    .bind(now_ms())
+    .execute(shared.db.pool())
+    .await?;
+    let _ = tokio::fs::remove_dir_all(dir.join("recording")).await;
+    tracing::info!(lesson = %lesson_id, runs = runs.len(), "broadcast recording kept for its replay");
+    Ok(())
+}
+
+fn ffmpeg_args(
+    shared: &Shared,
+    ingest: &Ingest,
+    dir: &std::path::Path,
+    recording: &std::path::Path,
+) -> Vec<String> {
     let c = &shared.config;
     let seg = c.segment_secs.max(1);
     let listen = match c.rtmp_listen {
@@ -118,17 +175,22 @@ fn ffmpeg_args(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> Vec<S
         "-var_stream_map", "v:0,a:0,name:low a:1,name:audio",
         "-hls_segment_filename", &format!("{out}/%v/seg_%d.ts"),
         &format!("{out}/%v/index.m3u8"),
+        // The push as it came, for the replay.
+        "-map", "0:v:0", "-map", "0:a:0", "-c", "copy", "-f", "mpegts",
+        &recording.display().to_string(),
     ];
     args.iter().map(|a| a.to_string()).collect()
 }
 
 /// One ffmpeg listener, from start until its push ends (or the lesson's window closes).
 async fn run_once(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> anyhow::Result<Run> {
+    tokio::fs::create_dir_all(dir.join("recording")).await?;
+    let recording = dir.join("recording").join(format!("{:015}.ts", now_ms()));
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(WATCHDOG)
         .arg(&shared.config.ffmpeg)
-        .args(ffmpeg_args(shared, ingest, dir))
+        .args(ffmpeg_args(shared, ingest, dir, &recording))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -194,6 +256,10 @@ async fn run_once(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> an
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     if let Ok(Ok(status)) = status {
         tracing::info!(lesson = %ingest.lesson_id, live = run.went_live, %status, "ffmpeg run ended");
+    }
+    if run.wrong_key || !run.went_live {
+        // Nothing of it was published: nothing of it is kept either.
+        let _ = tokio::fs::remove_file(&recording).await;
     }
     Ok(run)
 }

@@ -200,8 +200,9 @@ pub(super) async fn run(shared: &Shared, id: &str) {
         tracing::error!(error = %e, replay = %id, "replay outcome not recorded");
         return;
     }
-    // An upload's original is not needed once the job is over.
-    if stored.replay.source == ReplaySource::Upload {
+    // An upload's original, or a broadcast's joined recording, is not needed once the job is
+    // over (an egress's file is LiveKit's).
+    if stored.replay.source != ReplaySource::Egress {
         let _ = tokio::fs::remove_file(&input).await;
     }
 }
