@@ -111,6 +111,11 @@ impl Client {
         crate::timetable::Timetable::wrap(self.inner.timetable())
     }
 
+    /// Live lessons: join one, the broadcast's data saver, attendance heartbeats.
+    pub fn live(&self) -> Arc<crate::live::Live> {
+        crate::live::Live::wrap(self.inner.live())
+    }
+
     /// The files this account is sending, with their progress.
     pub fn uploads(&self) -> Arc<Uploads> {
         Uploads::wrap(self.inner.uploads())

@@ -76,8 +76,18 @@ class ServerProcess {
     }
 
     private fun start(listen: String) {
-        val p = ProcessBuilder(binary, "serve", "--data-dir", dataDir.path, "--listen", listen)
-            .redirectError(ProcessBuilder.Redirect.DISCARD).start()
+        val builder = ProcessBuilder(binary, "serve", "--data-dir", dataDir.path, "--listen", listen)
+            .redirectError(ProcessBuilder.Redirect.DISCARD)
+        // A LiveKit address and key pair so interactive lessons mint tokens; no LiveKit server
+        // runs here (joining needs none: the phone's media engine is a fake in the tests).
+        builder.environment().putAll(
+            mapOf(
+                "LIANXIAO_LIVEKIT_URL" to "ws://127.0.0.1:7880",
+                "LIVEKIT_API_KEY" to "APIlianxiaoKt",
+                "LIVEKIT_API_SECRET" to "a-kotlin-test-secret-long-enough-for-hs256",
+            ),
+        )
+        val p = builder.start()
         val line = p.inputStream.bufferedReader().readLine() ?: error("the server printed nothing")
         url = line.trim().substringAfterLast(' ')
         process = p

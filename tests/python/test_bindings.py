@@ -31,11 +31,20 @@ class Server:
             check=True,
             capture_output=True,
         )
+        # A LiveKit address and key pair so interactive lessons mint tokens; no LiveKit server
+        # runs here (joining needs none: the phone's media engine is a fake in these tests).
+        env = dict(
+            os.environ,
+            LIANXIAO_LIVEKIT_URL="ws://127.0.0.1:7880",
+            LIVEKIT_API_KEY="APIlianxiaoPy",
+            LIVEKIT_API_SECRET="a-python-test-secret-long-enough-for-hs256",
+        )
         self.proc = subprocess.Popen(
             [binary, "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env=env,
         )
         line = self.proc.stdout.readline()
         self.url = line.strip().rsplit(" ", 1)[-1]
@@ -332,6 +341,132 @@ async def timetable_with_a_clash(server):
     assert (await student.timetable().snapshot()).changes == []
 
 
+class FakeMedia(lx.MediaSession):
+    """The shell's LiveKit engine, recording what the core asks of it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def connect(self, url, token):
+        self.calls.append(("connect", url, token))
+
+    def disconnect(self):
+        self.calls.append(("disconnect",))
+
+    def set_camera(self, on):
+        self.calls.append(("camera", on))
+
+    def set_microphone(self, on):
+        self.calls.append(("microphone", on))
+
+    def set_video_quality(self, quality):
+        self.calls.append(("quality", quality))
+
+    def set_video_enabled(self, enabled):
+        self.calls.append(("video", enabled))
+
+
+class LiveCollector(lx.LiveListener):
+    def __init__(self):
+        self.states = []
+        self.renditions = []
+
+    def on_state(self, state):
+        self.states.append(state)
+
+    def on_rendition(self, choice):
+        self.renditions.append(choice)
+
+
+async def live_lessons_interactive_and_broadcast(server):
+    device = accounts(server, MemoryStorage())
+    teacher = await device.sign_in("t_wang", PASSWORD)
+    await teacher.sync_now()
+    class_id = (await teacher.classes())[0].id
+    now = teacher.server_now()
+
+    async def lesson_soon(mode, in_ms):
+        lesson = lx.ScheduleLesson(
+            subject="数学", title="分数的意义", starts_at=now + in_ms, ends_at=now + in_ms + 300_000,
+            mode=mode, lead_class_id=class_id, receiving=[], lead_teacher_id=None, weekly_until=None,
+        )
+        return (await teacher.timetable().schedule(lesson)).lessons[0].id
+
+    interactive = await lesson_soon(lx.LessonMode.INTERACTIVE, 60_000)
+    broadcast = await lesson_soon(lx.LessonMode.BROADCAST, 480_000)
+
+    # The lead teacher joins the interactive lesson: the core hands the ticket's URL and token
+    # to the shell's engine; once the engine says it connected, camera and microphone go on.
+    media, states = FakeMedia(), LiveCollector()
+    session = teacher.live().join(interactive, media, states)
+    assert session.lesson_id() == interactive
+
+    async def connected():
+        return [c for c in media.calls if c[0] == "connect"]
+
+    (_, url, token) = (await until("the connect call", connected))[0]
+    assert url == "ws://127.0.0.1:7880" and token.count(".") == 2, (url, token)
+    ticket = session.ticket()
+    assert ticket.role == lx.LessonRole.LEAD and ticket.livekit.token == token, ticket
+    session.media_event(lx.MediaEvent.CONNECTED())
+
+    async def live():
+        return session.state().is_LIVE()
+
+    await until("the session to be live", live)
+    assert session.state().can_publish, session.state()
+    assert ("camera", True) in media.calls and ("microphone", True) in media.calls, media.calls
+    assert states.states[0] == lx.LiveState.JOINING(), states.states
+    session.leave()
+
+    async def ended():
+        return session.state().is_ENDED()
+
+    await until("the session to end", ended)
+    assert session.state().cause == lx.EndCause.LEFT()
+    assert media.calls[-1] == ("disconnect",), media.calls
+
+    # A student watches the broadcast lesson: no room, the HLS rendition the core picks.
+    student = await device.sign_in("s_li01", PASSWORD)
+    await student.sync_now()
+    live_api = student.live()
+    assert await live_api.data_saver() is False
+    media, states = FakeMedia(), LiveCollector()
+    session = live_api.join(broadcast, media, states)
+
+    async def first_rendition():
+        return states.renditions
+
+    first = (await until("a rendition", first_rendition))[0]
+    state = session.state()
+    assert state.is_FALLBACK_TO_BROADCAST() and "/master.m3u8?" in state.hls_url, state
+    assert not [c for c in media.calls if c[0] == "connect"], media.calls
+    assert first.name == "low" and first.reason == lx.RenditionReason.START, first
+    assert first.url.startswith(server.url + "/v1/hls/") and "sig=" in first.url, first.url
+    assert session.rendition() == first
+    # Two segments fetched slower than the video plays: audio only.
+    session.report_throughput(150_000)
+    session.report_throughput(150_000)
+
+    async def audio():
+        return len(states.renditions) >= 2
+
+    await until("audio only", audio)
+    assert states.renditions[-1].name == "audio", states.renditions
+    assert states.renditions[-1].reason == lx.RenditionReason.THROUGHPUT
+    # The data saver on Wi-Fi caps at the lowest video: turning it on while on audio only for
+    # throughput changes nothing to play; it is kept for the account.
+    session.set_metered(False)
+    await live_api.set_data_saver(True)
+    assert await live_api.data_saver() is True
+    session.leave()
+    await until("the broadcast session to end", lambda: ended_of(session))
+
+
+async def ended_of(session):
+    return session.state().is_ENDED()
+
+
 def main():
     server = Server()
     passed = failed = 0
@@ -341,6 +476,7 @@ def main():
             typed_errors,
             homework_from_teacher_to_student_to_parent,
             timetable_with_a_clash,
+            live_lessons_interactive_and_broadcast,
         ):
             try:
                 asyncio.run(test(server))
