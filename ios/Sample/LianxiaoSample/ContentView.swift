@@ -16,6 +16,10 @@ struct ContentView: View {
                         .tabItem { Label("通知", systemImage: "bell") }
                     HomeworkListView(addAccount: { addingAccount = true })
                         .tabItem { Label("作业", systemImage: "book") }
+                    if let client = model.session?.client {
+                        LiveTabView(client: client)
+                            .tabItem { Label("直播", systemImage: "play.rectangle") }
+                    }
                 }
                 // Its own view: SwiftUI shows one alert per view.
                 .alert("提示", isPresented: Binding(get: { model.info != nil }, set: { if !$0 { model.info = nil } })) {

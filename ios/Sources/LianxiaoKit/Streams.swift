@@ -155,3 +155,47 @@ final class ReminderRelay: ReminderListener, @unchecked Sendable {
     init(_ continuation: AsyncStream<LessonReminder>.Continuation) { self.continuation = continuation }
     func onReminder(reminder: LessonReminder) { continuation.yield(reminder) }
 }
+
+/// What the lesson screen hears from a joined lesson (see `LiveProtocol.lesson`).
+public enum LiveUpdate {
+    /// The session's state: `.joining` first, then every change; `.ended` is the last.
+    case state(LiveState)
+    /// While watching the broadcast: the rendition to play (the same URL: keep playing).
+    case rendition(RenditionChoice)
+}
+
+/// A joined lesson: the session (to forward the LiveKit SDK's events and the player's
+/// throughput) and its updates. Ending iteration of `updates` leaves the lesson.
+public struct LiveLesson {
+    public let session: LiveSession
+    public let updates: AsyncStream<LiveUpdate>
+}
+
+public extension LiveProtocol {
+    /// Joins `lessonId` with the shell's `media` engine. Every update is kept, in order, so
+    /// the screen never misses the end; the stream finishes after `.ended`, and ending the
+    /// iteration (break, task cancellation) leaves the lesson.
+    ///
+    /// ```swift
+    /// let lesson = client.live().lesson(id, media: media)
+    /// media.attach(lesson.session)
+    /// for await update in lesson.updates { ... }
+    /// ```
+    func lesson(_ lessonId: String, media: MediaSession) -> LiveLesson {
+        var continuation: AsyncStream<LiveUpdate>.Continuation!
+        let updates = AsyncStream<LiveUpdate>(bufferingPolicy: .unbounded) { continuation = $0 }
+        let session = join(lessonId: lessonId, media: media, listener: LiveRelay(continuation))
+        continuation.onTermination = { _ in session.leave() }
+        return LiveLesson(session: session, updates: updates)
+    }
+}
+
+final class LiveRelay: LiveListener, @unchecked Sendable {
+    private let continuation: AsyncStream<LiveUpdate>.Continuation
+    init(_ continuation: AsyncStream<LiveUpdate>.Continuation) { self.continuation = continuation }
+    func onState(state: LiveState) {
+        continuation.yield(.state(state))
+        if case .ended = state { continuation.finish() }
+    }
+    func onRendition(choice: RenditionChoice) { continuation.yield(.rendition(choice)) }
+}

@@ -171,10 +171,12 @@ fun SignedInScreen(
             TabRow(selectedTabIndex = tab) {
                 Tab(selected = tab == 0, onClick = { tab = 0 }, text = { Text("通知") })
                 Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("作业") })
+                Tab(selected = tab == 2, onClick = { tab = 2 }, text = { Text("直播") })
             }
             when (tab) {
                 0 -> NoticeList(session, onRead = model::markRead, onAcknowledge = model::acknowledge)
-                else -> HomeworkScreen(model, session)
+                1 -> HomeworkScreen(model, session)
+                else -> LiveTab(session.client)
             }
         }
     }
