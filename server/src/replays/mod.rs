@@ -190,8 +190,8 @@ pub async fn list(
     let ids = store::visible_ids(conn, user_id, status, lesson_id).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(r) = load_for(conn, user_id, &id).await? {
-            out.push(r);
+        if let Some(stored) = store::load(conn, &id).await? {
+            out.push(stored.replay);
         }
     }
     Ok(out)

@@ -182,25 +182,26 @@ pub(crate) async fn load(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Opt
     }))
 }
 
-/// Ids of the replays in the caller's feed (what they see), newest first, maybe of one status
-/// or one lesson.
+/// Ids of the replays the caller sees now, newest first, maybe of one status or one lesson.
 pub(crate) async fn visible_ids(
     conn: &mut AnyConnection,
     user_id: &str,
     status: Option<ReplayStatus>,
     lesson_id: Option<&str>,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT r.id FROM replays r JOIN feed f ON f.entity_id = r.id AND f.kind = 'replay' \
-         AND f.user_id = $1 AND f.removed = 0 \
-         WHERE ($2 = '' OR r.status = $2) AND ($3 = '' OR r.lesson_id = $3) \
-         ORDER BY r.created_at DESC, r.id",
-    )
-    .bind(user_id)
-    .bind(status.map(status_str).unwrap_or(""))
-    .bind(lesson_id.unwrap_or(""))
-    .fetch_all(&mut *conn)
-    .await
+    // The viewers rule, correlated to each candidate instead of bound to one replay.
+    let viewers = super::access::viewers_sql().replace("$2", "cand.id");
+    let sql = format!(
+        "SELECT cand.id FROM replays cand WHERE ($2 = '' OR cand.status = $2) \
+         AND ($3 = '' OR cand.lesson_id = $3) AND $1 IN ({viewers}) \
+         ORDER BY cand.created_at DESC, cand.id"
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(status.map(status_str).unwrap_or(""))
+        .bind(lesson_id.unwrap_or(""))
+        .fetch_all(&mut *conn)
+        .await
 }
 
 /// Replays left processing (by a server that stopped): their jobs start again.
