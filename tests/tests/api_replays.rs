@@ -722,3 +722,142 @@ async fn an_egress_recording_on_this_server_becomes_a_replay() {
         .await;
     assert_eq!(r.body.as_array().unwrap().len(), 1, "{:?}", r.body);
 }
+
+/// A broadcast lesson's push is kept as it came; when the lesson ends (here LiveKit's
+/// `room_finished`, signed; otherwise its window closing) the recording becomes a replay of
+/// source `broadcast`, transcoded and waiting for review like an upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_lessons_push_becomes_its_replay_when_it_ends() {
+    use base64::Engine;
+    use livekit_api::access_token::AccessToken;
+    use sha2::Digest;
+    const KEY: &str = "APIlianxiaoTest";
+    const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
+    let rtmp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ports = format!("{rtmp_port}-{rtmp_port}");
+    let server = server(&[
+        ("LIANXIAO_RTMP_LISTEN", "127.0.0.1"),
+        ("LIANXIAO_RTMP_PORTS", &ports),
+        ("LIANXIAO_HLS_SEGMENT_SECS", "1"),
+        ("LIANXIAO_LIVEKIT_URL", "ws://127.0.0.1:9"),
+        ("LIVEKIT_API_KEY", KEY),
+        ("LIVEKIT_API_SECRET", SECRET),
+    ]);
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let main_1 = Api::login(&base, STUDENT_MAIN_1A).await.student_class();
+    let start = now_ms() + 5 * 60_000;
+    let r = lead
+        .post(
+            "/v1/lessons",
+            json!({
+                "subject": "家庭教育", "title": "怎样陪孩子读书", "mode": "broadcast",
+                "starts_at": start, "ends_at": start + 40 * 60_000, "lead_class_id": main_1,
+                "receiving": [],
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let lesson_id = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    let r = lead.get(&format!("/v1/lessons/{lesson_id}/ingest")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let url = r.body["publish_url"].as_str().unwrap().to_owned();
+
+    // Push a few seconds (again if the listener was not up yet) until the lesson went live.
+    let push = || {
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args([
+                "-t",
+                "5",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "25",
+            ])
+            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", &url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg is installed")
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut encoder = push();
+    let mut went_live = false;
+    loop {
+        let status = lead.get(&format!("/v1/lessons/{lesson_id}")).await.body["status"].clone();
+        went_live |= status == "live";
+        if let Some(exit) = encoder.try_wait().unwrap() {
+            if went_live {
+                assert!(exit.success());
+                break;
+            }
+            encoder = push();
+        }
+        assert!(Instant::now() < deadline, "{}", server.log_tail(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The room (and so the lesson) finishes.
+    let room = format!("lesson-{lesson_id}");
+    let body = json!({"event": "room_finished", "id": "EV_end", "createdAt": now_ms() / 1000,
+        "room": {"name": room}})
+    .to_string();
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body));
+    let token = AccessToken::with_api_key(KEY, SECRET)
+        .with_sha256(&hash)
+        .to_jwt()
+        .unwrap();
+    let status = lianxiao_tests::api::http()
+        .post(format!("{base}/v1/livekit/webhook"))
+        .header("content-type", "application/webhook+json")
+        .header("authorization", token)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let replays = loop {
+        let r = lead
+            .get(&format!("/v1/replays?lesson_id={lesson_id}"))
+            .await;
+        if !r.body.as_array().unwrap().is_empty() {
+            break r.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replay of the broadcast:\n{}",
+            server.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(replays[0]["source"], "broadcast");
+    assert_eq!(replays[0]["title"], "怎样陪孩子读书");
+    let id = replays[0]["id"].as_str().unwrap().to_owned();
+    let (replay, _) = processed(&lead, &id).await;
+    assert_eq!(replay["status"], "pending_review", "{replay:?}");
+    let duration = replay["duration_ms"].as_i64().unwrap();
+    assert!(
+        duration >= 2_000,
+        "most of the five seconds pushed: {duration}"
+    );
+    let names: Vec<_> = replay["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["low", "audio"]);
+}
