@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use base64::Engine;
 use lianxiao_core::{
     ConnectionQuality, EndCause, LiveListener, LiveSession, LiveState, MediaEvent, MediaSession,
-    PolicyConfig, VideoQuality,
+    PolicyConfig, RenditionChoice, RenditionReason, VideoQuality,
 };
 use lianxiao_tests::{
     Backend, TestServer,
@@ -649,4 +649,85 @@ async fn a_broadcast_lesson_goes_to_its_hls_playlist_without_a_room() {
     let prefix = format!("{}/v1/hls/{id}/master.m3u8?", s.server.url());
     assert!(url.starts_with(&prefix), "{url}");
     assert!(media.connects().is_empty(), "no room to connect to");
+}
+
+/// Every broadcast rendition the listener was told, in order.
+#[derive(Clone)]
+struct Renditions(watch::Sender<Vec<RenditionChoice>>);
+
+impl LiveListener for Renditions {
+    fn on_state(&self, _: LiveState) {}
+
+    fn on_rendition(&self, choice: RenditionChoice) {
+        self.0.send_modify(|c| c.push(choice));
+    }
+}
+
+impl Renditions {
+    /// The `n`th rendition told (from 1), once it was.
+    async fn nth(&self, n: usize) -> RenditionChoice {
+        let mut rx = self.0.subscribe();
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Some(c) = rx.borrow_and_update().get(n - 1) {
+                    return c.clone();
+                }
+                rx.changed().await.expect("listener alive");
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("never {n} renditions: {:?}", self.0.borrow()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_plays_the_rendition_that_the_throughput_and_the_data_saver_allow() {
+    let s = setup().await;
+    let id = lesson_soon_in(&s, 2, "broadcast").await;
+    let live = s.student.client.live();
+    let told = Renditions(watch::channel(Vec::new()).0);
+    let session = live.join(
+        id.clone(),
+        Arc::new(FakeMedia::new()),
+        Arc::new(told.clone()),
+    );
+
+    // Before any measurement: the lowest video, its own signed media playlist.
+    let first = told.nth(1).await;
+    assert_eq!(
+        (first.name.as_str(), first.reason),
+        ("low", RenditionReason::Start)
+    );
+    let prefix = format!("{}/v1/hls/{id}/low/index.m3u8?", s.server.url());
+    assert!(first.url.starts_with(&prefix), "{}", first.url);
+
+    // The data saver turned on mid-lesson, on a network not known to be Wi-Fi: audio only,
+    // at once, and kept for the account.
+    assert!(!live.data_saver().await.unwrap());
+    live.set_data_saver(true).await.unwrap();
+    let saver = told.nth(2).await;
+    assert_eq!(
+        (saver.name.as_str(), saver.audio_only, saver.reason),
+        ("audio", true, RenditionReason::DataSaver)
+    );
+    assert_eq!(session.rendition(), Some(saver));
+    assert!(live.data_saver().await.unwrap());
+
+    // On Wi-Fi the saver allows the lowest video: the server's only one, so it holds
+    // nothing back.
+    session.set_metered(false);
+    let wifi = told.nth(3).await;
+    assert_eq!(
+        (wifi.name.as_str(), wifi.reason),
+        ("low", RenditionReason::Start)
+    );
+
+    // The player's segments come slower than the video plays: audio only.
+    session.report_throughput(100_000);
+    let slow = told.nth(4).await;
+    assert_eq!(
+        (slow.name.as_str(), slow.reason),
+        ("audio", RenditionReason::Throughput)
+    );
+    assert_eq!(slow.estimate, Some(100_000));
 }
