@@ -5,6 +5,7 @@
 //! document from these types (feature `openapi`), so the document and the code cannot drift.
 
 pub mod auth;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod homework;
@@ -17,6 +18,7 @@ pub mod sync;
 pub mod uploads;
 
 pub use auth::*;
+pub use devices::*;
 pub use error::*;
 pub use events::*;
 pub use homework::*;

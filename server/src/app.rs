@@ -6,6 +6,7 @@ use crate::{
     auth::{LoginLimiter, TokenKeys},
     broadcast::{BroadcastConfig, Broadcasts},
     db::{Db, now_ms},
+    push::{Gateway, PushConfig},
     realtime::Hub,
     replays::{ReplayConfig, Replays},
     uploads::{self, Blobs, tus},
@@ -29,6 +30,8 @@ pub struct ServerConfig {
     pub broadcast: BroadcastConfig,
     /// Transcoding recordings into replays.
     pub replays: ReplayConfig,
+    /// Push providers (APNs, FCM, Getui, the log sink).
+    pub push: PushConfig,
 }
 
 /// Where LiveKit runs and the key pair our server signs with.
@@ -81,6 +84,7 @@ impl ServerConfig {
             join_early_secs: DEFAULT_JOIN_EARLY_SECS,
             broadcast: BroadcastConfig::default(),
             replays: ReplayConfig::default(),
+            push: PushConfig::default(),
         }
     }
 }
@@ -103,6 +107,7 @@ struct Inner {
     upload_locks: tus::Locks,
     broadcasts: Broadcasts,
     replays: Replays,
+    push: Gateway,
     housekeeping: tokio::task::JoinHandle<()>,
 }
 
@@ -124,6 +129,7 @@ impl AppState {
         .await?;
         let replays =
             Replays::open(&config.replays, &config.data_dir, db.clone(), hub.clone()).await?;
+        let push = Gateway::start(&config.push, db.clone())?;
         let housekeeping = tokio::spawn(housekeeping(db.clone(), blobs.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -136,6 +142,7 @@ impl AppState {
                 upload_locks: tus::Locks::default(),
                 broadcasts,
                 replays,
+                push,
                 housekeeping,
             }),
         })
@@ -180,11 +187,17 @@ impl AppState {
         &self.inner.replays
     }
 
+    /// The push gateway: wake it after committing queued pushes.
+    pub fn push(&self) -> &Gateway {
+        &self.inner.push
+    }
+
     /// Stops the background tasks and closes realtime sockets, then the database pool.
     pub async fn shutdown(&self) {
         self.inner.hub.shutdown();
         self.inner.broadcasts.shutdown();
         self.inner.replays.shutdown();
+        self.inner.push.shutdown();
         self.inner.housekeeping.abort();
         self.inner.db.pool().close().await;
     }

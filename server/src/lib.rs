@@ -14,6 +14,7 @@ pub mod lessons;
 pub mod live;
 pub mod notices;
 pub mod org;
+pub mod push;
 pub mod realtime;
 pub mod replays;
 pub mod roster;

@@ -7,6 +7,7 @@ use lianxiao_server::{
     LiveKitConfig, ServerConfig,
     broadcast::{self, BroadcastConfig},
     db::Db,
+    push::PushConfig,
     replays::ReplayConfig,
     roster,
 };
@@ -166,6 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     jobs: transcode_jobs.max(1),
                     realtime: transcode_realtime,
                 },
+                push: PushConfig::from_env()?,
                 broadcast: BroadcastConfig {
                     ffmpeg,
                     rtmp_listen,

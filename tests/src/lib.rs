@@ -23,6 +23,7 @@ pub mod api;
 pub mod bench;
 pub mod phone;
 pub mod proxy;
+pub mod push_fakes;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const LISTENING_PREFIX: &str = "lianxiao-server listening on ";

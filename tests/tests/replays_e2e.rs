@@ -231,6 +231,28 @@ async fn a_recording_goes_up_is_approved_downloaded_across_a_break_and_watched_o
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
+    // The parent sees it under their child (from the synced timetable), not under another.
+    let parent = Phone::sign_in(&base, PARENT_ONE_CHILD).await;
+    parent.client.sync_now().await.expect("sync");
+    let child = parent.client.children().await.unwrap()[0].id.clone();
+    let listed = |filter: ReplayFilter| {
+        let replays = parent.client.replays();
+        async move {
+            let list = replays.list(filter).await.unwrap();
+            list.into_iter().map(|v| v.replay.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(ReplayFilter::default()).await, [id.clone()]);
+    let for_child = ReplayFilter {
+        child_id: Some(child),
+    };
+    assert_eq!(listed(for_child).await, [id.clone()]);
+    let for_nobody = ReplayFilter {
+        child_id: Some("someone-else".into()),
+    };
+    assert!(listed(for_nobody).await.is_empty());
+    drop(parent);
+
     // A student's phone, behind a link that will break, lists it from sync.
     let proxy = Proxy::to_url(&base).await;
     let mut student = Phone::sign_in(&proxy.url(), STUDENT_MAIN_1A).await;

@@ -173,9 +173,13 @@ impl Replays {
         {
             let path = download_dir(&s.data_dir, &replay_id).join(hls::LOCAL_PLAYLIST);
             if tokio::fs::metadata(&path).await.is_ok() {
+                // Percent-encoded: account directories may hold spaces or non-ASCII.
+                let url = reqwest::Url::from_file_path(&path)
+                    .map(String::from)
+                    .map_err(|_| Error::Internal("the download's path is not absolute".into()))?;
                 let path = path.to_string_lossy().into_owned();
                 return Ok(Playback {
-                    url: format!("file://{path}"),
+                    url,
                     local: true,
                     path: Some(path),
                     expires_at: None,

@@ -83,7 +83,9 @@ pub async fn post(
     };
     let (notice, seq) = notices::post(m.tx(), &caller.user_id, req).await?;
     tracing::info!(notice = %notice.id, "notice posted");
-    m.finish(StatusCode::CREATED, &notice, Some(seq)).await
+    let response = m.finish(StatusCode::CREATED, &notice, Some(seq)).await?;
+    state.push().wake();
+    Ok(response)
 }
 
 /// One notice the caller received or wrote.

@@ -97,6 +97,8 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
     .bind(&notice_id)
     .execute(&mut **tx)
     .await?;
+    // A push to each recipient's phones, queued with the notice: both or neither.
+    crate::push::queue::enqueue_notice(tx, &notice_id, now).await?;
 
     let seq = feed::next_seq(tx).await?;
     feed::touch_many(

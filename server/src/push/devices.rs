@@ -1,0 +1,185 @@
+//! Registered phones: checking a registration, registering (or updating) a phone for an
+//! account, and unlinking an account when it signs out. All the SQL on devices lives here and
+//! in the queue's removal of dead tokens.
+
+use lianxiao_protocol::{
+    Device, DevicePlatform, MAX_APP_VERSION, MAX_DEVICE_ID, MAX_LOCALE, MAX_PUSH_TOKEN,
+    PushProvider, RegisterDevice,
+};
+use sqlx::Row;
+
+use crate::{
+    db::{Tx, now_ms},
+    error::{ApiError, ApiResult},
+};
+
+/// A device id is the app's own random id: 8 to 128 of `A-Z a-z 0-9 . _ -`.
+fn check(device_id: &str, req: &RegisterDevice) -> ApiResult<()> {
+    let id_ok = (8..=MAX_DEVICE_ID).contains(&device_id.len())
+        && device_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !id_ok {
+        return Err(ApiError::validation(
+            "device_id",
+            format!("device_id must be 8 to {MAX_DEVICE_ID} letters, digits, '.', '_' or '-'"),
+        ));
+    }
+    let token_ok = !req.token.is_empty()
+        && req.token.len() <= MAX_PUSH_TOKEN
+        && req.token.bytes().all(|b| b.is_ascii_graphic());
+    if !token_ok {
+        return Err(ApiError::validation(
+            "token",
+            format!("token must be 1 to {MAX_PUSH_TOKEN} printable characters without spaces"),
+        ));
+    }
+    if req.provider == PushProvider::Apns && req.platform != DevicePlatform::Ios {
+        return Err(ApiError::validation(
+            "provider",
+            "apns delivers to iOS devices only",
+        ));
+    }
+    let version = req.app_version.trim();
+    if version.is_empty() || version.len() > MAX_APP_VERSION {
+        return Err(ApiError::validation(
+            "app_version",
+            format!("app_version must be 1 to {MAX_APP_VERSION} characters"),
+        ));
+    }
+    let locale_ok = (2..=MAX_LOCALE).contains(&req.locale.len())
+        && req
+            .locale
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if !locale_ok {
+        return Err(ApiError::validation(
+            "locale",
+            "locale must be a language tag such as zh-CN",
+        ));
+    }
+    Ok(())
+}
+
+/// Registers `device_id` for `user_id`, or updates it (a new token keeps the id).
+///
+/// The device row is shared by every account on the phone. A token another device row holds
+/// (the app reinstalled under a new id) moves here, so the phone is not pushed twice. An
+/// account not yet linked that brings a different token takes the device over: the other
+/// accounts' links go, and their apps link again with the token they really have, so a
+/// guessed device id cannot redirect someone else's pushes.
+pub async fn register(
+    tx: &mut Tx,
+    user_id: &str,
+    device_id: &str,
+    req: &RegisterDevice,
+) -> ApiResult<Device> {
+    check(device_id, req)?;
+    let now = now_ms();
+    let token = req.token.as_str();
+    let existing = sqlx::query("SELECT token, created_at FROM devices WHERE id = $1")
+        .bind(device_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let linked = sqlx::query("SELECT 1 FROM device_accounts WHERE device_id = $1 AND user_id = $2")
+        .bind(device_id)
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+
+    // The same token under another id is this phone, reinstalled.
+    sqlx::query(
+        "DELETE FROM device_accounts WHERE device_id IN \
+         (SELECT id FROM devices WHERE provider = $1 AND token = $2 AND id <> $3)",
+    )
+    .bind(req.provider.as_str())
+    .bind(token)
+    .bind(device_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM devices WHERE provider = $1 AND token = $2 AND id <> $3")
+        .bind(req.provider.as_str())
+        .bind(token)
+        .bind(device_id)
+        .execute(&mut **tx)
+        .await?;
+
+    let registered_at = match existing {
+        None => {
+            sqlx::query(
+                "INSERT INTO devices (id, platform, provider, token, app_version, locale, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(device_id)
+            .bind(req.platform.as_str())
+            .bind(req.provider.as_str())
+            .bind(token)
+            .bind(req.app_version.trim())
+            .bind(&req.locale)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            now
+        }
+        Some(row) => {
+            let old_token: String = row.try_get("token")?;
+            if !linked && old_token != token {
+                sqlx::query("DELETE FROM device_accounts WHERE device_id = $1")
+                    .bind(device_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            sqlx::query(
+                "UPDATE devices SET platform = $1, provider = $2, token = $3, app_version = $4, \
+                 locale = $5, updated_at = $6 WHERE id = $7",
+            )
+            .bind(req.platform.as_str())
+            .bind(req.provider.as_str())
+            .bind(token)
+            .bind(req.app_version.trim())
+            .bind(&req.locale)
+            .bind(now)
+            .bind(device_id)
+            .execute(&mut **tx)
+            .await?;
+            row.try_get("created_at")?
+        }
+    };
+    sqlx::query(
+        "INSERT INTO device_accounts (device_id, user_id, linked_at) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(device_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Device {
+        id: device_id.to_owned(),
+        platform: req.platform,
+        provider: req.provider,
+        app_version: req.app_version.trim().to_owned(),
+        locale: req.locale.clone(),
+        registered_at,
+        updated_at: now,
+    })
+}
+
+/// Unlinks the account from the phone (sign-out); the phone's row goes with its last account.
+/// Unlinking what is not linked is not an error: signing out must always work.
+pub async fn unlink(tx: &mut Tx, user_id: &str, device_id: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM device_accounts WHERE device_id = $1 AND user_id = $2")
+        .bind(device_id)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM devices WHERE id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM device_accounts WHERE device_id = $1)",
+    )
+    .bind(device_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

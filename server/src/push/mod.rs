@@ -1,0 +1,387 @@
+//! Push notifications. Phones register per account ([`devices`]); posting a notice queues one
+//! push per (recipient, phone) in the notice's own transaction ([`queue`]); the [`Gateway`]
+//! here claims due pushes, hands each to its phone's provider (APNs, FCM, Getui, the log) with
+//! bounded concurrency, and records what happened: sent, retried later (throttling, provider
+//! down), device removed (dead token), failed, or skipped (provider not configured here).
+
+mod apns;
+mod config;
+pub mod devices;
+mod fcm;
+mod getui;
+mod log;
+pub mod queue;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use backon::BackoffBuilder;
+use futures::future::BoxFuture;
+use lianxiao_protocol::{PushData, PushProvider, PushState};
+use tokio::{
+    sync::{Notify, Semaphore},
+    task::JoinSet,
+};
+
+pub use config::{ApnsConfig, FcmConfig, GetuiConfig, PushConfig};
+
+use crate::db::{Db, new_id, now_ms};
+
+/// One push, ready for a provider.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Stable across retries: APNs' `apns-id`, Getui's `request_id`.
+    pub uuid: uuid::Uuid,
+    pub title: String,
+    pub body: String,
+    pub data: PushData,
+    /// Pushes with one key replace each other on the phone (`apns-collapse-id`,
+    /// `android.collapse_key`).
+    pub collapse_key: String,
+    pub urgent: bool,
+    /// How long the provider keeps it for a phone that is off.
+    pub ttl: Duration,
+}
+
+/// Why a provider did not take a push, sorted by what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Throttled, provider unavailable, network trouble: try again, after `after` when the
+    /// provider said so, else with exponential backoff and jitter.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// The provider says the token is dead (uninstalled, expired, not ours): remove the device.
+    BadToken { reason: String },
+    /// Retrying will not help (payload refused, credentials wrong).
+    Failed { reason: String },
+}
+
+/// A push service. Reasons in errors are the provider's codes, never tokens or content.
+pub trait Provider: Send + Sync {
+    fn send<'a>(
+        &'a self,
+        token: &'a str,
+        message: &'a Message,
+    ) -> BoxFuture<'a, Result<(), SendError>>;
+}
+
+/// An HTTP client for providers; `prior_knowledge` speaks HTTP/2 without TLS negotiation
+/// (APNs' local test endpoint; the real APNs negotiates HTTP/2 through ALPN).
+pub(crate) fn http_client(timeout: Duration, http2_only: bool) -> anyhow::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)));
+    if http2_only {
+        builder = builder.http2_prior_knowledge();
+    }
+    Ok(builder.build()?)
+}
+
+/// `Retry-After` in seconds (the form providers use); dates are ignored.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The DER inside a PEM block with this label (`PRIVATE KEY` for PKCS#8).
+pub(crate) fn pem_der(pem: &str, label: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = pem.find(&begin)? + begin.len();
+    let stop = start + pem[start..].find(&end)?;
+    let b64: String = pem[start..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (a path segment, a form
+/// value, an intent extra).
+pub(crate) fn form_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub(crate) fn path_segment(s: &str) -> String {
+    form_value(s)
+}
+
+/// A network error as a reason: its kind only (URLs can hold tokens).
+pub(crate) fn transport_error(e: &reqwest::Error) -> SendError {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "network"
+    };
+    SendError::Retry {
+        after: None,
+        reason: kind.to_owned(),
+    }
+}
+
+/// Delay before attempt `attempt + 1` when the provider named none: 1 s doubling to 10 min,
+/// with jitter so a throttled burst does not come back as one.
+fn backoff(attempt: u32) -> Duration {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(600))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .with_total_delay(None)
+        .build()
+        .nth(attempt.saturating_sub(1) as usize)
+        .unwrap_or(Duration::from_secs(600))
+}
+
+/// A database error as a reason: its kind, never row values.
+fn db_kind(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => format!("database error code {:?}", d.code()),
+        sqlx::Error::PoolTimedOut => "pool timed out".into(),
+        _ => "database error".into(),
+    }
+}
+
+/// Sends queued pushes; one per server process.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    providers: HashMap<PushProvider, Arc<dyn Provider>>,
+    config: PushConfig,
+    wake: Notify,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// How often the sender looks for due pushes without being woken (pushes queued by another
+/// instance, retries coming due).
+const POLL: Duration = Duration::from_millis(500);
+
+impl Gateway {
+    /// Sets up the configured providers and starts sending.
+    pub fn start(config: &PushConfig, db: Db) -> anyhow::Result<Gateway> {
+        let mut providers: HashMap<PushProvider, Arc<dyn Provider>> = HashMap::new();
+        if let Some(apns) = &config.apns {
+            providers.insert(
+                PushProvider::Apns,
+                Arc::new(apns::Apns::new(apns, config.timeout)?),
+            );
+        }
+        if let Some(fcm) = &config.fcm {
+            providers.insert(
+                PushProvider::Fcm,
+                Arc::new(fcm::Fcm::new(fcm, config.timeout)?),
+            );
+        }
+        if let Some(getui) = &config.getui {
+            providers.insert(
+                PushProvider::Getui,
+                Arc::new(getui::Getui::new(getui, config.timeout)?),
+            );
+        }
+        if config.log {
+            providers.insert(PushProvider::Log, Arc::new(log::LogSink));
+        }
+        let configured: Vec<&str> = PushProvider::ALL
+            .iter()
+            .filter(|p| providers.contains_key(p))
+            .map(|p| p.as_str())
+            .collect();
+        tracing::info!(providers = ?configured, "push gateway");
+        let gateway = Gateway {
+            inner: Arc::new(Inner {
+                db,
+                providers,
+                config: config.clone(),
+                wake: Notify::new(),
+                task: std::sync::Mutex::new(None),
+            }),
+        };
+        let task = tokio::spawn(run(gateway.inner.clone()));
+        *gateway.inner.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        Ok(gateway)
+    }
+
+    /// Something was queued (after its transaction committed): look now, not at the next poll.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Stops sending; pushes in flight are claimed and will be sent again once their claim
+    /// runs out (by this process after a restart, or by another instance).
+    pub fn shutdown(&self) {
+        if let Some(task) = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// The sender: claim as many due pushes as there are free slots, send each in a task of its
+/// own, repeat. Dropping the task (shutdown) drops the sends in flight with it.
+async fn run(inner: Arc<Inner>) {
+    let slots = Arc::new(Semaphore::new(inner.config.concurrency));
+    let mut sending = JoinSet::new();
+    // A claim outlives the longest send (an OAuth or auth refresh, then the push itself).
+    let lease_ms = (inner.config.timeout.as_millis() as i64) * 3 + 1000;
+    loop {
+        while sending.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        if free == 0 {
+            if let Ok(permit) = slots.clone().acquire_owned().await {
+                drop(permit);
+            }
+            continue;
+        }
+        let claim = new_id();
+        let batch = match queue::claim(&inner.db, &claim, now_ms(), lease_ms, free.min(200)).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %db_kind(&e), "claiming pushes failed");
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = inner.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+            continue;
+        }
+        for push in batch {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let inner = inner.clone();
+            sending.spawn(async move {
+                deliver(&inner, push).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Sends one claimed push and records the outcome.
+async fn deliver(inner: &Inner, push: queue::Claimed) {
+    let db = &inner.db;
+    let outcome = attempt(inner, &push).await;
+    let now = now_ms();
+    let result = match outcome {
+        Ok(()) => queue::finish(db, &push, PushState::Sent, None, now).await,
+        Err(Outcome::Skip(reason)) => {
+            queue::finish(db, &push, PushState::Skipped, Some(reason), now).await
+        }
+        Err(Outcome::Send(SendError::BadToken { reason })) => {
+            tracing::info!(push = %push.id, device = %push.device_id, reason = %reason, "device removed: its token is dead");
+            queue::remove_device(db, &push, &reason, now).await
+        }
+        Err(Outcome::Send(SendError::Failed { reason })) => {
+            tracing::warn!(push = %push.id, reason = %reason, "push failed");
+            queue::finish(db, &push, PushState::Failed, Some(&reason), now).await
+        }
+        Err(Outcome::Send(SendError::Retry { after, reason })) => {
+            let attempts = push.attempts + 1;
+            if attempts >= inner.config.max_attempts {
+                tracing::warn!(push = %push.id, attempts, reason = %reason, "push gave up");
+                queue::finish(db, &push, PushState::Failed, Some(&reason), now).await
+            } else {
+                let delay = after.unwrap_or_else(|| backoff(attempts));
+                tracing::info!(push = %push.id, attempts, reason = %reason, delay_ms = delay.as_millis() as u64, "push will be retried");
+                queue::retry(db, &push, now + delay.as_millis() as i64, &reason).await
+            }
+        }
+    };
+    if let Err(e) = result {
+        // The claim runs out and the push is tried again.
+        tracing::warn!(push = %push.id, error = %db_kind(&e), "recording a push outcome failed");
+    }
+}
+
+enum Outcome {
+    Skip(&'static str),
+    Send(SendError),
+}
+
+async fn attempt(inner: &Inner, push: &queue::Claimed) -> Result<(), Outcome> {
+    let Some(device) = &push.device else {
+        return Err(Outcome::Skip("device_unregistered"));
+    };
+    if !push.linked {
+        return Err(Outcome::Skip("account_signed_out"));
+    }
+    let Some(provider) = inner.providers.get(&device.provider) else {
+        return Err(Outcome::Skip("provider_not_configured"));
+    };
+    let content = match queue::content(&inner.db, push).await {
+        Ok(Some(content)) => content,
+        Ok(None) => return Err(Outcome::Skip("withdrawn")),
+        Err(e) => {
+            return Err(Outcome::Send(SendError::Retry {
+                after: None,
+                reason: db_kind(&e),
+            }));
+        }
+    };
+    let message = Message {
+        uuid: push.uuid(),
+        title: content.title,
+        body: content.body,
+        data: PushData {
+            kind: push.kind,
+            id: push.event_id.clone(),
+            account_id: push.user_id.clone(),
+            badge: content.badge,
+        },
+        collapse_key: push.collapse_key.clone(),
+        urgent: push.urgent,
+        ttl: inner.config.ttl,
+    };
+    provider
+        .send(&device.token, &message)
+        .await
+        .map_err(Outcome::Send)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        // Jitter adds up to the delay itself: attempt n waits between 2^(n-1) and 2^n seconds.
+        let first = backoff(1);
+        assert!(first >= Duration::from_secs(1) && first <= Duration::from_secs(2));
+        let fourth = backoff(4);
+        assert!(fourth >= Duration::from_secs(8) && fourth <= Duration::from_secs(16));
+        assert!(backoff(40) <= Duration::from_secs(1200));
+    }
+}
