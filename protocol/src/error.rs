@@ -23,6 +23,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// Something failed on the server; safe to retry later.
     Server,
+    /// A teacher muted this person in the lesson's chat (403); `retry_after_secs` says for
+    /// how much longer.
+    Muted,
 }
 
 impl ErrorCode {
@@ -36,6 +39,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Server => "server",
+            ErrorCode::Muted => "muted",
         }
     }
 }

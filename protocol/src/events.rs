@@ -17,4 +17,11 @@ pub enum ServerEvent {
     },
     /// Something visible to this user changed; sync up to at least `cursor`.
     Changed { cursor: String },
+    /// Something happened in a live lesson's room the user is in. Unlike `Changed` this
+    /// carries the change itself (rooms move too fast for sync); a phone that missed some
+    /// reads the whole room again (`GET /v1/lessons/{id}/room`).
+    Room {
+        lesson_id: String,
+        event: crate::RoomEvent,
+    },
 }

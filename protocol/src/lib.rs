@@ -5,6 +5,7 @@
 //! document from these types (feature `openapi`), so the document and the code cannot drift.
 
 pub mod auth;
+pub mod classroom;
 pub mod devices;
 pub mod error;
 pub mod events;
@@ -18,6 +19,7 @@ pub mod sync;
 pub mod uploads;
 
 pub use auth::*;
+pub use classroom::*;
 pub use devices::*;
 pub use error::*;
 pub use events::*;

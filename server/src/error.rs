@@ -102,6 +102,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Server => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Muted => StatusCode::FORBIDDEN,
     }
 }
 

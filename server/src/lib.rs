@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod broadcast;
+pub mod classroom;
 pub mod db;
 pub mod error;
 pub mod fixtures;
@@ -14,7 +15,6 @@ pub mod lessons;
 pub mod live;
 pub mod notices;
 pub mod org;
-pub mod push;
 pub mod realtime;
 pub mod replays;
 pub mod roster;

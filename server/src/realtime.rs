@@ -3,6 +3,9 @@
 //!
 //! Each server process keeps its own sockets. Committed changes reach every process: through
 //! PostgreSQL LISTEN/NOTIFY when processes share one, or in-process on SQLite.
+//!
+//! Live-room events (hands, stage, chat, quiz) are the exception: they carry the change itself
+//! and go to the connected people of one lesson, on their own NOTIFY channel.
 
 use std::{
     collections::HashMap,
@@ -20,6 +23,18 @@ use tokio::sync::mpsc;
 
 use crate::db::{Backend, Db, feed::NOTIFY_CHANNEL, now_ms};
 
+/// Channel the servers sharing one PostgreSQL use for live-room events (JSON payloads).
+pub const ROOM_CHANNEL: &str = "lianxiao_room";
+
+/// One room event and who in the lesson gets it, as sent between server processes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RoomNotice {
+    pub lesson_id: String,
+    /// Only the lesson's teachers (the lead, assistants, whoever scheduled it).
+    pub staff_only: bool,
+    pub event: lianxiao_protocol::RoomEvent,
+}
+
 type Outbox = mpsc::Sender<ServerEvent>;
 
 /// Connected devices of this process, by user.
@@ -29,6 +44,8 @@ pub struct Hub {
     changes: Mutex<Option<mpsc::UnboundedSender<Signal>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closing: tokio::sync::watch::Sender<bool>,
+    /// Live quiz tallies waiting to be pushed (throttled per quiz).
+    pub tallies: crate::classroom::Tallies,
 }
 
 enum Signal {
@@ -45,6 +62,7 @@ impl Hub {
             changes: Mutex::default(),
             tasks: Mutex::default(),
             closing: tokio::sync::watch::channel(false).0,
+            tallies: Default::default(),
         })
     }
 
@@ -70,6 +88,20 @@ impl Hub {
         tasks.push(tokio::spawn(dispatch(self.clone(), db.clone(), rx)));
         if db.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(db.url().to_owned(), tx)));
+            tasks.push(tokio::spawn(listen_rooms(self.clone(), db.clone())));
+        }
+    }
+
+    /// Called after a commit that changed a live room. On PostgreSQL the transaction sent
+    /// the notices itself (`crate::classroom::notify`), to every process including this one.
+    pub fn room_committed(self: &Arc<Self>, db: &Db, notices: Vec<RoomNotice>) {
+        if db.backend() == Backend::Sqlite && !notices.is_empty() {
+            let (hub, db) = (self.clone(), db.clone());
+            tokio::spawn(async move {
+                for notice in notices {
+                    deliver_room(&hub, &db, notice).await;
+                }
+            });
         }
     }
 
@@ -217,6 +249,66 @@ async fn listen(url: String, tx: mpsc::UnboundedSender<Signal>) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot connect notification listener"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Sends a room event to the connected devices of the people it is for.
+async fn deliver_room(hub: &Hub, db: &Db, notice: RoomNotice) {
+    if hub.connected() == 0 {
+        return;
+    }
+    let sql = if notice.staff_only {
+        "SELECT user_id FROM lesson_staff WHERE lesson_id = $1 \
+         UNION SELECT scheduled_by AS user_id FROM lessons WHERE id = $1"
+            .to_owned()
+    } else {
+        crate::lessons::AUDIENCE_SQL.replace("$3", "$1")
+    };
+    let users = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        .bind(&notice.lesson_id)
+        .fetch_all(db.pool())
+        .await;
+    match users {
+        Ok(users) => {
+            let event = ServerEvent::Room {
+                lesson_id: notice.lesson_id,
+                event: notice.event,
+            };
+            for user in users {
+                hub.send_to(&user, &event);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not look up who is in a lesson"),
+    }
+}
+
+/// Follows room events from every server process sharing the PostgreSQL database.
+async fn listen_rooms(hub: Arc<Hub>, db: Db) {
+    loop {
+        match sqlx::postgres::PgListener::connect(db.url()).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen(ROOM_CHANNEL).await {
+                    tracing::warn!(error = %e, "LISTEN for rooms failed");
+                } else {
+                    // Events missed while not listening are not replayed: phones read the
+                    // whole room again when their connection comes back.
+                    loop {
+                        match listener.recv().await {
+                            Ok(n) => match serde_json::from_str::<RoomNotice>(n.payload()) {
+                                Ok(notice) => deliver_room(&hub, &db, notice).await,
+                                Err(_) => tracing::warn!("unreadable room notice ignored"),
+                            },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "room listener lost");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot connect room listener"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -67,8 +67,9 @@ pub async fn webhook(
     Ok(StatusCode::OK)
 }
 
-/// Bring a student or a receiving class's assistant on stage, or take them off (lead teacher).
-/// The server changes their permissions in LiveKit; their SDK reports the change.
+/// Bring a student or a receiving class's assistant on stage, or take them off (the lead
+/// teacher or an admin). The server changes their permissions in LiveKit, takes them out of
+/// the hand queue and tells the room.
 #[utoipa::path(post, path = "/v1/lessons/{id}/stage", tag = "lessons", request_body = StageChange,
     params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 204, description = "Done"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -86,6 +87,12 @@ pub async fn stage(
         .ok_or_else(|| ApiError::unavailable("LiveKit is not set up on this server"))?;
     let mut conn = state.db().pool().acquire().await?;
     live::set_stage(&mut conn, lk, &caller.user_id, &id, &change).await?;
+    drop(conn);
+    // LiveKit took it: the room's queue and stage follow, and every phone is told.
+    let mut tx = state.db().begin_write().await?;
+    let notices = crate::classroom::stage_changed(&mut tx, &id, &change).await?;
+    tx.commit().await?;
+    crate::classroom::publish(&state, notices).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
