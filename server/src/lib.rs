@@ -15,6 +15,7 @@ pub mod lessons;
 pub mod live;
 pub mod notices;
 pub mod org;
+pub mod push;
 pub mod realtime;
 pub mod replays;
 pub mod roster;

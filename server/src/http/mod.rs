@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod broadcast;
 mod classroom;
+mod devices;
 pub mod extract;
 mod health;
 mod homework;
@@ -45,6 +46,7 @@ use crate::app::AppState;
     tags(
         (name = "auth", description = "Sign-in, tokens, the caller"),
         (name = "notices", description = "School notices and receipts (回执)"),
+        (name = "devices", description = "Phones registered for push notifications"),
         (name = "homework", description = "Homework (同步作业): assign, hand in, grade, sign off"),
         (name = "lessons", description = "Timetable (排课) and live lessons"),
         (name = "replays", description = "Replays (异步点播): review (学校审核), playback, watch positions"),
@@ -90,6 +92,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::ack))
         .routes(routes!(notices::receipts))
         .routes(routes!(notices::remind))
+        .routes(routes!(devices::notice_pushes))
+        .routes(routes!(devices::register, devices::unregister))
         .routes(routes!(homework::list, homework::assign))
         .routes(routes!(homework::get, homework::edit, homework::delete))
         .routes(routes!(homework::report))
