@@ -228,6 +228,12 @@ async fn an_uploaded_recording_is_transcoded_reviewed_then_shown_to_its_audience
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["title"], "古诗两首");
     assert_eq!(created["owner"]["id"], lead.user_id());
+    // Its progress reaches the teacher's phones through sync.
+    let (items, _) = lead.sync_all(None).await;
+    let item = replay_items(&items, &id);
+    assert_eq!(item.len(), 1, "{items:?}");
+    assert_eq!(item[0]["replay"]["status"], "processing");
+    assert!(item[0]["replay"]["progress_percent"].is_u64());
 
     // While it is processing (and waiting for review) its audience does not see it.
     assert_eq!(
@@ -519,6 +525,32 @@ async fn watch_reports_count_once_and_the_latest_position_wins() {
         !items.iter().any(|i| i["type"] == "watch_position"),
         "{items:?}"
     );
+
+    // Withdrawn, the replay and the student's place in it leave their phone; approved again,
+    // both come back.
+    let (_, cursor) = student.sync_all(None).await;
+    let r = review(&admin, &id, json!({"approve": false, "reason": "声音太小"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let (items, cursor) = student.sync_all(Some(&cursor)).await;
+    let mut removed: Vec<&str> = items
+        .iter()
+        .filter(|i| i["type"] == "removed" && i["id"] == id)
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    removed.sort();
+    assert_eq!(removed, ["replay", "watch_position"], "{items:?}");
+    assert_eq!(
+        review(&admin, &id, json!({"approve": true})).await.status,
+        StatusCode::OK
+    );
+    let (items, _) = student.sync_all(Some(&cursor)).await;
+    let mut back: Vec<&str> = items
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .filter(|t| *t == "replay" || *t == "watch_position")
+        .collect();
+    back.sort();
+    assert_eq!(back, ["replay", "watch_position"], "{items:?}");
 
     // Who watched how much: for the lesson's teachers and admins.
     let views = lead.get(&format!("/v1/replays/{id}/views")).await;

@@ -108,7 +108,8 @@ pub async fn sees_views(
 }
 
 /// Brings the feed in line with who sees the replay now: everyone who does gets it again, who
-/// lost it (rejected, narrowed) gets a tombstone for it and for their watch position.
+/// lost it (rejected, narrowed) gets a tombstone for it and for their watch position, and who
+/// regained it their watch position back.
 pub async fn publish(tx: &mut Tx, seq: i64, replay_id: &str) -> sqlx::Result<()> {
     let viewers = viewers_sql();
     for kind in [EntityKind::Replay, EntityKind::WatchPosition] {
@@ -124,5 +125,15 @@ pub async fn publish(tx: &mut Tx, seq: i64, replay_id: &str) -> sqlx::Result<()>
             .await?;
     }
     feed::touch_many(tx, seq, EntityKind::Replay, replay_id, false, &viewers, &[]).await?;
+    // Who sees it again finds their place in it again.
+    let sql = format!(
+        "UPDATE feed SET seq = $1, removed = 0 WHERE kind = 'watch_position' AND entity_id = $2 \
+         AND removed = 1 AND user_id IN ({viewers})"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(seq)
+        .bind(replay_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
