@@ -198,7 +198,7 @@ async fn a_recording_goes_up_is_approved_downloaded_across_a_break_and_watched_o
         SLOW,
         teacher.client.replays().upload_recording(NewRecording {
             lesson_id: lesson_id.clone(),
-            path: recording,
+            path: recording.clone(),
             title: None,
             visibility: ReplayVisibility::LessonClasses,
         }),
@@ -208,6 +208,20 @@ async fn a_recording_goes_up_is_approved_downloaded_across_a_break_and_watched_o
     .expect("recording accepted");
     let id = created.id.clone();
     assert_eq!(created.lesson_id, lesson_id);
+    // Asked again (as after a failure), the same upload makes the same replay.
+    let again = teacher
+        .client
+        .replays()
+        .upload_recording(NewRecording {
+            lesson_id: lesson_id.clone(),
+            path: recording.clone(),
+            title: None,
+            visibility: ReplayVisibility::LessonClasses,
+        })
+        .await
+        .expect("the same recording again");
+    assert_eq!(again.id, id);
+    assert_eq!(teacher.client.uploads().list().await.unwrap().len(), 1);
     assert_eq!(created.title, "古诗两首");
 
     // Transcoded; the school admin approves it through the API.

@@ -17,7 +17,7 @@ use lianxiao_protocol::{
     UploadPurpose, WorkKind,
 };
 
-use crate::{Client, Error, Result, TaskHandle, UploadRequest, client::Shared, store};
+use crate::{Client, Error, Result, TaskHandle, UploadRequest, UploadState, client::Shared, store};
 
 pub use downloads::{
     DEFAULT_DOWNLOAD_CAP_BYTES, DownloadError, DownloadState, DownloadStatus, StorageUse,
@@ -225,7 +225,9 @@ impl Replays {
 
     /// Teachers: uploads a classroom recording (resumably, in the background) and, once it is
     /// up, makes it the lesson's replay; it then waits for transcoding and review. Waits for
-    /// the whole upload: wrap it in a timeout or run it in the background.
+    /// the whole upload: wrap it in a timeout or run it in the background. Safe to call again
+    /// with the same file after a failure: it goes on with the same upload and makes one
+    /// replay.
     pub async fn upload_recording(&self, recording: NewRecording) -> Result<Replay> {
         let file_name = recording
             .path
@@ -233,22 +235,40 @@ impl Replays {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "recording.mp4".into());
         let uploads = self.client.uploads();
-        let local = uploads
-            .enqueue(UploadRequest {
-                path: recording.path,
-                purpose: UploadPurpose::Recording,
-                // A recording's subject is its lesson (sent as the tus `lesson_id`).
-                homework_id: Some(recording.lesson_id.clone()),
-                kind: WorkKind::Video,
-                content_type: if file_name.to_ascii_lowercase().ends_with(".mp4") {
-                    "video/mp4".into()
-                } else {
-                    "application/octet-stream".into()
-                },
-                file_name,
-                batch: None,
-            })
-            .await?;
+        // Called again (the app was killed, or creating the replay failed offline), it goes
+        // on with the same upload and the same key instead of sending the file twice.
+        let length = tokio::fs::metadata(&recording.path)
+            .await
+            .map_err(|e| Error::Storage(format!("cannot read the recording: {}", e.kind())))?
+            .len();
+        let earlier = uploads.list().await?.into_iter().find(|u| {
+            u.purpose == UploadPurpose::Recording
+                && u.homework_id.as_deref() == Some(recording.lesson_id.as_str())
+                && u.file_name == file_name
+                && u.total == length
+                && u.state != UploadState::Failed
+        });
+        let local = match earlier {
+            Some(u) => u.id,
+            None => {
+                uploads
+                    .enqueue(UploadRequest {
+                        path: recording.path,
+                        purpose: UploadPurpose::Recording,
+                        // A recording's subject is its lesson (sent as the tus `lesson_id`).
+                        homework_id: Some(recording.lesson_id.clone()),
+                        kind: WorkKind::Video,
+                        content_type: if file_name.to_ascii_lowercase().ends_with(".mp4") {
+                            "video/mp4".into()
+                        } else {
+                            "application/octet-stream".into()
+                        },
+                        file_name,
+                        batch: None,
+                    })
+                    .await?
+            }
+        };
         let upload_id = uploads.wait(local).await?;
         let body = serde_json::to_vec(&CreateReplay {
             lesson_id: recording.lesson_id,
