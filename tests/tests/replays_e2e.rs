@@ -256,11 +256,11 @@ async fn a_recording_goes_up_is_approved_downloaded_across_a_break_and_watched_o
             list.into_iter().map(|v| v.replay.id).collect::<Vec<_>>()
         }
     };
-    assert_eq!(listed(ReplayFilter::default()).await, [id.clone()]);
+    assert_eq!(listed(ReplayFilter::default()).await, [id.as_str()]);
     let for_child = ReplayFilter {
         child_id: Some(child),
     };
-    assert_eq!(listed(for_child).await, [id.clone()]);
+    assert_eq!(listed(for_child).await, [id.as_str()]);
     let for_nobody = ReplayFilter {
         child_id: Some("someone-else".into()),
     };
