@@ -579,7 +579,7 @@ async fn watch_reports_count_once_and_the_latest_position_wins() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupt_recording_fails_as_unreadable_and_publishes_nothing() {
+async fn a_corrupt_recording_fails_as_unreadable_and_a_sound_only_one_gets_audio_only() {
     let server = server(&[]);
     let base = server.url();
     let Lesson {
@@ -603,6 +603,48 @@ async fn a_corrupt_recording_fails_as_unreadable_and_publishes_nothing() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     let r = review(&admin, &id, json!({"approve": true})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+    // A sound-only recording gets the audio rendition only.
+    let m4a = server.data_dir().join("lecture.m4a");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:duration=2",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&m4a)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let upload = lead
+        .upload(
+            &std::fs::read(&m4a).unwrap(),
+            &[
+                ("purpose", "recording"),
+                ("kind", "audio"),
+                ("name", "讲座.m4a"),
+                ("lesson_id", &lesson_id),
+            ],
+        )
+        .await;
+    let r = lead
+        .post(
+            "/v1/replays",
+            json!({"lesson_id": lesson_id, "upload_id": upload}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let (replay, _) = processed(&lead, r.body["id"].as_str().unwrap()).await;
+    assert_eq!(replay["status"], "pending_review", "{replay:?}");
+    let renditions = replay["renditions"].as_array().unwrap();
+    assert_eq!(renditions.len(), 1, "{replay:?}");
+    assert_eq!(renditions[0]["name"], "audio");
+    assert_eq!(renditions[0]["audio_only"], true);
+
     // An upload is made into one replay only.
     let upload = lead
         .upload(&junk, &recording_meta(&lesson_id, "x.mp4"))

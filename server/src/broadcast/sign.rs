@@ -123,6 +123,15 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_grant_opens_its_replay_only() {
+        let signer = UrlSigner::new("secret");
+        let g = signer.grant_in("/v1/replays/R1/hls/", "u1", 1000);
+        assert!(signer.verify_in("/v1/replays/R1/hls/", &g, 999));
+        assert!(!signer.verify_in("/v1/replays/R2/hls/", &g, 0));
+        assert!(!signer.verify("R1", &g, 0), "not a lesson's HLS");
+    }
+
+    #[test]
     fn a_grant_opens_its_lesson_until_it_expires_and_nothing_else() {
         let signer = UrlSigner::new("secret");
         let g = signer.grant("L1", "u1", 1000);
