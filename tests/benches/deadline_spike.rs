@@ -41,7 +41,7 @@
 use std::{
     collections::{HashMap, HashSet},
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant, SystemTime},
@@ -56,6 +56,7 @@ use lianxiao_server::{
     fixtures,
     uploads::Blobs,
 };
+use lianxiao_tests::bench::{self, ms, pct};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -99,7 +100,7 @@ async fn bench() -> anyhow::Result<()> {
         Duration::from_secs(env_usize("LIANXIAO_SPIKE_SECS", WINDOW_SECS as usize)? as u64);
     let backends = std::env::var("LIANXIAO_SPIKE_BACKENDS").unwrap_or_default();
     let wants = |name: &str| backends.is_empty() || backends.split(',').any(|b| b.trim() == name);
-    let binary = server_binary()?;
+    let binary = bench::require_release_server()?;
     println!(
         "deadline spike: {students} students x {} KB photo, arrivals over {} s (open loop); \
          server: {} as a child process",
@@ -107,7 +108,7 @@ async fn bench() -> anyhow::Result<()> {
         window.as_secs(),
         binary.display()
     );
-    println!("machine: {}", machine());
+    println!("machine: {}", bench::machine());
 
     let hash = lianxiao_server::auth::password::hash("bench-password".into()).await?;
     let t = Instant::now();
@@ -665,19 +666,6 @@ async fn verify(
 // ---------------------------------------------------------------------------------------------
 // Figures.
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Nearest-rank percentile of sorted durations.
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn spread(mut d: Vec<Duration>) -> String {
     d.sort();
     format!(
@@ -780,7 +768,7 @@ fn report(
         Some(kib) => println!("server peak RSS: {:.0} MiB", kib as f64 / 1024.0),
         None => println!("server peak RSS: not measurable here"),
     }
-    println!("after the spike: {}", machine());
+    println!("after the spike: {}", bench::machine());
 }
 
 /// CPU ticks (1/100 s) from /proc: the server process, this process, the whole machine.
@@ -794,113 +782,19 @@ struct Cpu {
 
 impl Cpu {
     fn now(server_pid: u32) -> Cpu {
-        let proc_ticks = |path: String| -> u64 {
-            std::fs::read_to_string(path)
-                .ok()
-                .and_then(|s| {
-                    // Fields after the command name (which may hold spaces), from field 3.
-                    let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
-                    Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
-                })
-                .unwrap_or(0)
-        };
-        let (busy, idle) = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|s| {
-                let v: Vec<u64> = s
-                    .lines()
-                    .next()?
-                    .split_whitespace()
-                    .skip(1)
-                    .filter_map(|x| x.parse().ok())
-                    .collect();
-                // user nice system idle iowait irq softirq steal
-                let idle = v.get(3)? + v.get(4)?;
-                Some((v.iter().take(8).sum::<u64>() - idle, idle))
-            })
-            .unwrap_or((0, 0));
+        let (busy, idle) = bench::machine_ticks();
         Cpu {
             at: Instant::now(),
-            server: proc_ticks(format!("/proc/{server_pid}/stat")),
-            bench: proc_ticks("/proc/self/stat".into()),
+            server: bench::cpu_ticks(server_pid),
+            bench: bench::cpu_ticks(std::process::id()),
             busy,
             idle,
         }
     }
 }
 
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown cpu".into());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    format!("{cores} cores ({cpu}), load average {load}")
-}
-
 // ---------------------------------------------------------------------------------------------
 // The server process and its database.
-
-/// `LIANXIAO_SERVER_BIN`, or the release `lianxiao-server` next to this bench
-/// (target/release/), which must be newer than the server's sources.
-fn server_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("LIANXIAO_SERVER_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("bench executable outside target/")?;
-    let binary = dir.join(format!("lianxiao-server{}", std::env::consts::EXE_SUFFIX));
-    let build = "cargo build --release -p lianxiao-server";
-    let built = std::fs::metadata(&binary)
-        .and_then(|m| m.modified())
-        .map_err(|_| anyhow::anyhow!("no {}: run `{build}` first", binary.display()))?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for dir in ["server/src", "server/migrations", "protocol/src"] {
-        if let Some((newest, path)) = newest_file(&workspace.join(dir))
-            && newest > built
-        {
-            bail!(
-                "{} is older than {}: run `{build}` first",
-                binary.display(),
-                path.display()
-            );
-        }
-    }
-    Ok(binary)
-}
-
-fn newest_file(dir: &Path) -> Option<(SystemTime, PathBuf)> {
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let candidate = if path.is_dir() {
-            newest_file(&path)
-        } else {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .map(|t| (t, path))
-        };
-        if let Some(c) = candidate
-            && newest.as_ref().is_none_or(|n| c.0 > n.0)
-        {
-            newest = Some(c);
-        }
-    }
-    newest
-}
 
 /// `lianxiao-server serve` on a free port; killed when dropped.
 struct ServerProcess {

@@ -70,14 +70,8 @@ async fn run_all() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 async fn run(backend: &lianxiao_tests::Backend, secs: u32) -> anyhow::Result<()> {
-    let rtmp = free_port()?;
+    let rtmp = bench::free_port()?;
     let ports = format!("{rtmp}-{rtmp}");
     let segment = SEGMENT_SECS.to_string();
     let server = TestServer::start_with_env(
@@ -120,11 +114,7 @@ async fn run(backend: &lianxiao_tests::Backend, secs: u32) -> anyhow::Result<()>
 async fn media_url(base: &str, county: &County, lesson: &str) -> anyhow::Result<String> {
     let viewer = &county.students[0];
     let ticket = bench::join(&reqwest::Client::new(), base, &viewer.token, lesson).await?;
-    let low = ticket["hls"]["renditions"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["name"] == "low"))
-        .context("no low rendition in the ticket")?;
-    Ok(format!("{base}{}", low["url"].as_str().context("url")?))
+    bench::video_playlist(base, &ticket)
 }
 
 #[derive(Debug, Clone, Copy)]

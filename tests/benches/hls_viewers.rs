@@ -103,9 +103,7 @@ async fn run(
     phase: Duration,
     segment: u64,
 ) -> anyhow::Result<()> {
-    let rtmp = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let rtmp = bench::free_port()?;
     let ports = format!("{rtmp}-{rtmp}");
     let segment = segment.to_string();
     let server = TestServer::start_with_env(
@@ -135,11 +133,7 @@ async fn run(
             let (http, base, lesson) = (&http, &base, &lesson);
             async move {
                 let ticket = bench::join(http, base, &s.token, lesson).await?;
-                let low = ticket["hls"]["renditions"]
-                    .as_array()
-                    .and_then(|r| r.iter().find(|r| r["name"] == "low"))
-                    .context("no low rendition")?;
-                anyhow::Ok(format!("{base}{}", low["url"].as_str().context("url")?))
+                bench::video_playlist(base, &ticket)
             }
         })
         .buffered(8)
@@ -377,9 +371,7 @@ impl Nginx {
         let dir = tempfile::Builder::new()
             .prefix("lianxiao-nginx-")
             .tempdir()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = bench::free_port()?;
         let d = dir.path().display();
         // As root nginx's workers would run as nobody, who cannot read the data directory.
         let user = if is_root() { "user root;" } else { "" };

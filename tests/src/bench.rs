@@ -658,6 +658,22 @@ pub async fn push_until_live(
     }
 }
 
+/// The absolute, signed URL of the video rendition's media playlist in a broadcast ticket.
+pub fn video_playlist(base: &str, ticket: &Value) -> anyhow::Result<String> {
+    let low = ticket["hls"]["renditions"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "low"))
+        .context("no low rendition in the ticket")?;
+    Ok(format!("{base}{}", low["url"].as_str().context("url")?))
+}
+
+/// A port nothing listens on now (for the lesson's RTMP listener, or nginx).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// `POST /v1/lessons/{id}/join` for one person; the ticket as JSON.
 pub async fn join(
     http: &reqwest::Client,
