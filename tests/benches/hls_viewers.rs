@@ -204,7 +204,7 @@ struct Fetch {
 #[derive(Default)]
 struct ViewerLog {
     fetches: Vec<Fetch>,
-    errors: Vec<(Instant, String)>,
+    errors: Vec<String>,
     /// Segments that left the playlist before this viewer got to them.
     missed: u64,
 }
@@ -319,17 +319,17 @@ async fn viewer(http: reqwest::Client, url: String, at: Instant, end: Instant) -
                                     what: What::Segment,
                                     bytes: body.len(),
                                 }),
-                                Err(e) => log.errors.push((t, format!("segment: {e}"))),
+                                Err(e) => log.errors.push(format!("segment: {e}")),
                             }
                             next = Some(s.seq + 1);
                             changed = true;
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => log.errors.push((reload, format!("playlist: {e:#}"))),
+                    Err(e) => log.errors.push(format!("playlist: {e:#}")),
                 }
             }
-            Err(e) => log.errors.push((reload, format!("playlist: {e}"))),
+            Err(e) => log.errors.push(format!("playlist: {e}")),
         }
         let wait = if changed { target } else { target / 2.0 };
         tokio::time::sleep_until((reload + Duration::from_secs_f64(wait)).into()).await;
@@ -482,7 +482,7 @@ fn print_table(viewers: usize, results: &[(String, PhaseResult)]) {
         let secs = r.steady.as_secs_f64();
         let bytes: usize = steady.iter().map(|f| f.bytes).sum();
         let mut errors: BTreeMap<String, usize> = BTreeMap::new();
-        for (_, e) in r.logs.iter().flat_map(|l| &l.errors) {
+        for e in r.logs.iter().flat_map(|l| &l.errors) {
             *errors.entry(e.clone()).or_default() += 1;
         }
         let error_count: usize = errors.values().sum();
