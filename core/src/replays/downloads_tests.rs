@@ -379,3 +379,49 @@ async fn a_refused_signature_mid_download_brings_a_new_ticket() {
     assert_local_copy(&client);
     assert_eq!(hls.tickets.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_that_stops_being_visible_takes_its_download_with_it() {
+    let hls = Arc::new(Hls::default());
+    let server = serve(hls.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_accounts, client) = signed_in(dir.path(), &server, Default::default()).await;
+    client
+        .replays()
+        .download("r1".into(), "low".into())
+        .await
+        .unwrap();
+    downloaded(&client).await;
+    let files = super::download_dir(&client.data_dir(), "r1");
+    assert!(files.join("index.m3u8").exists());
+
+    let page = SyncPage {
+        items: vec![SyncItem::Removed {
+            kind: lianxiao_protocol::EntityKind::Replay,
+            id: "r1".into(),
+        }],
+        cursor: "c2".into(),
+        has_more: false,
+        server_time: 2,
+    };
+    let changed = client
+        .shared()
+        .store
+        .write(move |tx| crate::sync::apply_page(tx, &page))
+        .await
+        .unwrap();
+    assert!(changed.replays);
+    assert_eq!(changed.removed_downloads, ["r1"]);
+    crate::replays::forget_download(client.shared(), "r1").await;
+    assert!(!files.exists());
+    let replays = client.replays();
+    assert!(
+        replays
+            .download_status("r1".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(replays.list(Default::default()).await.unwrap().is_empty());
+    assert_eq!(replays.storage().await.unwrap().reserved_bytes, 0);
+}
