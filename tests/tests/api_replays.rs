@@ -603,6 +603,26 @@ async fn a_corrupt_recording_fails_as_unreadable_and_a_sound_only_one_gets_audio
     assert_eq!(r.status, StatusCode::CONFLICT);
     let r = review(&admin, &id, json!({"approve": true})).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+    // Every replay route is in the OpenAPI document the core's developers read.
+    let doc = lead.get("/v1/openapi.json").await;
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/replays", "get"),
+        ("/v1/replays", "post"),
+        ("/v1/replays/{id}", "get"),
+        ("/v1/replays/{id}/review", "post"),
+        ("/v1/replays/{id}/play", "post"),
+        ("/v1/replays/{id}/watch", "post"),
+        ("/v1/replays/{id}/views", "get"),
+        ("/v1/replays/{id}/hls/{file}", "get"),
+        ("/v1/replays/{id}/hls/{rendition}/{file}", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path}"
+        );
+    }
+
     // A sound-only recording gets the audio rendition only.
     let m4a = server.data_dir().join("lecture.m4a");
     let status = Command::new("ffmpeg")
