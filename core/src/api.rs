@@ -381,6 +381,18 @@ impl Api {
         )
     }
 
+    /// A POST with a JSON body whose answer has no body (204).
+    pub(crate) async fn post_no_content(
+        self: &Arc<Self>,
+        path: &str,
+        body: &[u8],
+        idempotency_key: &str,
+    ) -> Result<()> {
+        self.send(Method::POST, path, &[], Some(body), Some(idempotency_key))
+            .await
+            .map(|_| ())
+    }
+
     /// A call whose answer has no body (204). `path` may carry a query string.
     pub(crate) async fn send_empty(
         self: &Arc<Self>,

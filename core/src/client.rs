@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     pub(crate) uploads_wake: Notify,
     /// The uploader's progress and settings.
     pub(crate) uploads: crate::uploads::UploadsState,
+    /// Live-room events from the realtime channel, for the lesson's running session.
+    pub(crate) rooms: tokio::sync::broadcast::Sender<(String, lianxiao_protocol::RoomEvent)>,
 }
 
 impl Shared {
@@ -159,8 +161,18 @@ impl Shared {
         self.outbox_wake.notify_one();
     }
 
+    pub(crate) fn room_event(&self, lesson_id: String, event: lianxiao_protocol::RoomEvent) {
+        // No session listening is fine: a session reads the whole room when it starts.
+        let _ = self.rooms.send((lesson_id, event));
+    }
+
     pub(crate) fn request_sync(&self) {
         self.sync_wake.notify_one();
+    }
+
+    /// The realtime connection's state (a live session reads its room again on reconnect).
+    pub(crate) fn connection_watch(&self) -> watch::Receiver<ClientState> {
+        self.connection.subscribe()
     }
 
     pub(crate) fn set_connection(&self, state: ClientState) {
@@ -250,6 +262,7 @@ impl Client {
             timetable_version: watch::channel(0).0,
             replays_version: watch::channel(0).0,
             replays: Default::default(),
+            rooms: tokio::sync::broadcast::channel(256).0,
             uploads_wake: Notify::new(),
             uploads: Default::default(),
         });

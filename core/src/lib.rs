@@ -29,8 +29,9 @@ pub use homework::{
     NewHomework, PhotoSize, StudentWork, WorkState,
 };
 pub use live::{
-    ConnectionQuality, DisconnectReason, EndCause, Live, LiveListener, LiveSession, LiveState,
-    MediaEvent, MediaSession, PolicyConfig, RenditionChoice, RenditionReason, VideoQuality,
+    ConnectionQuality, DisconnectReason, EndCause, Live, LiveListener, LiveRoom, LiveSession,
+    LiveState, MediaEvent, MediaSession, PolicyConfig, RenditionChoice, RenditionReason,
+    UnsentChat, VideoQuality,
 };
 pub use notices::{
     DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,

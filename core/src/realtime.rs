@@ -114,6 +114,7 @@ async fn serve(shared: &Shared, mut socket: Socket) -> Result<()> {
                             shared.api.clock.observe(server_time);
                         }
                         Ok(ServerEvent::Changed { .. }) => shared.request_sync(),
+                        Ok(ServerEvent::Room { lesson_id, event }) => shared.room_event(lesson_id, event),
                         // Newer servers may send events this version does not know.
                         Err(_) => tracing::debug!("unknown realtime event ignored"),
                     },

@@ -8,12 +8,14 @@
 mod heartbeats;
 mod policy;
 mod rendition;
+mod room;
 mod session;
 
 use std::sync::Arc;
 
 pub use policy::PolicyConfig;
 pub use rendition::{RenditionChoice, RenditionReason};
+pub use room::{LiveRoom, UnsentChat};
 pub use session::LiveSession;
 
 use crate::{Client, Result};
@@ -137,6 +139,12 @@ pub trait LiveListener: Send + Sync {
     /// changes. The URL may be the one already playing (only the reason changed): keep it.
     fn on_rendition(&self, choice: RenditionChoice) {
         let _ = choice;
+    }
+
+    /// The lesson's live room (hands, stage, chat, quiz): the one last seen at once, then
+    /// after every change (room events, this phone's own calls, a fresh read on reconnect).
+    fn on_room(&self, room: LiveRoom) {
+        let _ = room;
     }
 }
 

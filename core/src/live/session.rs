@@ -16,6 +16,7 @@ use super::{
     EndCause, LiveListener, LiveState, MediaEvent, MediaSession, heartbeats,
     policy::{Action, Input, Policy, PolicyConfig},
     rendition::{self, Player, RenditionChoice, RenditionInput},
+    room::Room,
 };
 use crate::{Error, RetryClass, client::Shared, store};
 
@@ -37,6 +38,8 @@ pub struct LiveSession {
     state: watch::Receiver<LiveState>,
     ticket: Arc<Mutex<Option<JoinTicket>>>,
     rendition: Arc<Mutex<Option<RenditionChoice>>>,
+    /// The lesson's live room (hands, stage, chat, quiz): see `room.rs`.
+    pub(super) room: Arc<Room>,
 }
 
 impl std::fmt::Debug for LiveSession {
@@ -61,6 +64,23 @@ impl LiveSession {
         let ticket = Arc::new(Mutex::new(None));
         let rendition = Arc::new(Mutex::new(None));
         let player = Player::new(shared.api.base().to_string(), rendition.clone());
+        // Brought on stage by the lead (a room event): the policy turns publishing on, as if
+        // the media SDK had reported the permission change.
+        let stage = {
+            let commands = commands.clone();
+            Box::new(move |can_publish| {
+                let _ = commands.send(Command::Media(MediaEvent::PermissionsChanged {
+                    can_publish,
+                }));
+            })
+        };
+        let room = Room::start(
+            shared.clone(),
+            lesson_id.clone(),
+            listener.clone(),
+            state.clone(),
+            stage,
+        );
         let runner = Runner {
             shared: shared.clone(),
             lesson_id: lesson_id.clone(),
@@ -78,6 +98,7 @@ impl LiveSession {
             state,
             ticket,
             rendition,
+            room,
         }
     }
 

@@ -28,7 +28,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0003_homework.sql")),
         M::up(include_str!("migrations/0004_timetable.sql")),
         M::up(include_str!("migrations/0005_live.sql")),
-        // 0006 (live) is registered here, before 0007, when it lands.
+        M::up(include_str!("migrations/0006_classroom.sql")),
         M::up(include_str!("migrations/0007_replays.sql")),
     ])
 });
