@@ -34,12 +34,9 @@ use std::{
 };
 
 use anyhow::{Context, bail, ensure};
-use lianxiao_tests::{
-    TestServer,
-    bench::{self, County, ms, pct},
-};
+use lianxiao_tests::bench::{self, County, ms, pct};
 
-const SEGMENT_SECS: u32 = 1;
+const SEGMENT_SECS: u64 = 1;
 const TARGET: Duration = Duration::from_secs(4);
 const FRAME: Duration = Duration::from_millis(40);
 const PROBE_EVERY: Duration = Duration::from_millis(50);
@@ -71,17 +68,7 @@ async fn run_all() -> anyhow::Result<()> {
 }
 
 async fn run(backend: &lianxiao_tests::Backend, secs: u32) -> anyhow::Result<()> {
-    let rtmp = bench::free_port()?;
-    let ports = format!("{rtmp}-{rtmp}");
-    let segment = SEGMENT_SECS.to_string();
-    let server = TestServer::start_with_env(
-        backend,
-        &[
-            ("LIANXIAO_RTMP_LISTEN", "127.0.0.1"),
-            ("LIANXIAO_RTMP_PORTS", &ports),
-            ("LIANXIAO_HLS_SEGMENT_SECS", &segment),
-        ],
-    );
+    let server = bench::broadcast_server(backend, SEGMENT_SECS)?;
     let base = server.url();
     let county = bench::county(&server, 2, 2).await?;
     let lesson = county
@@ -147,7 +134,7 @@ async fn follow(url: String, poll: Poll, deadline: Instant) -> anyhow::Result<Fo
         let text = r.text().await?;
         let listed_at = Instant::now();
         let mut changed = false;
-        let mut target = f64::from(SEGMENT_SECS);
+        let mut target = SEGMENT_SECS as f64;
         if status == reqwest::StatusCode::OK {
             let playlist = bench::parse_media(&text)?;
             // A later push runs on another clock: this one is over.

@@ -45,7 +45,7 @@ use std::{
 use anyhow::{Context, ensure};
 use futures::{StreamExt, stream};
 use lianxiao_tests::{
-    Backend, TestServer,
+    Backend,
     bench::{self, ProcWatch, ms, pct},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -103,17 +103,7 @@ async fn run(
     phase: Duration,
     segment: u64,
 ) -> anyhow::Result<()> {
-    let rtmp = bench::free_port()?;
-    let ports = format!("{rtmp}-{rtmp}");
-    let segment = segment.to_string();
-    let server = TestServer::start_with_env(
-        backend,
-        &[
-            ("LIANXIAO_RTMP_LISTEN", "127.0.0.1"),
-            ("LIANXIAO_RTMP_PORTS", &ports),
-            ("LIANXIAO_HLS_SEGMENT_SECS", &segment),
-        ],
-    );
+    let server = bench::broadcast_server(backend, segment)?;
     let base = server.url();
     let t = Instant::now();
     let county = bench::county(&server, CLASSES, viewers).await?;

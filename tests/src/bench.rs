@@ -658,6 +658,22 @@ pub async fn push_until_live(
     }
 }
 
+/// A server that packages broadcast pushes into HLS segments of `segment_secs`, its RTMP
+/// listener on a free port of loopback.
+pub fn broadcast_server(backend: &Backend, segment_secs: u64) -> anyhow::Result<TestServer> {
+    let rtmp = free_port()?;
+    let ports = format!("{rtmp}-{rtmp}");
+    let segment = segment_secs.to_string();
+    Ok(TestServer::start_with_env(
+        backend,
+        &[
+            ("LIANXIAO_RTMP_LISTEN", "127.0.0.1"),
+            ("LIANXIAO_RTMP_PORTS", &ports),
+            ("LIANXIAO_HLS_SEGMENT_SECS", &segment),
+        ],
+    ))
+}
+
 /// The absolute, signed URL of the video rendition's media playlist in a broadcast ticket.
 pub fn video_playlist(base: &str, ticket: &Value) -> anyhow::Result<String> {
     let low = ticket["hls"]["renditions"]
