@@ -342,6 +342,8 @@ async fn get(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
 struct Nginx {
     child: Child,
     url: String,
+    /// The binary, prefix and config, to tell the master to stop.
+    stop: Command,
     _dir: tempfile::TempDir,
 }
 
@@ -407,9 +409,18 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .context("cannot start nginx")?;
+        let mut stop = Command::new(binary);
+        stop.arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .args(["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let nginx = Nginx {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            stop,
             _dir: dir,
         };
         let started = Instant::now();
@@ -430,7 +441,14 @@ http {{
 }
 
 impl Drop for Nginx {
+    /// The master stops its workers (killed, it would leave them running); killed only if it
+    /// has not stopped within 5 s.
     fn drop(&mut self) {
+        let _ = self.stop.status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
