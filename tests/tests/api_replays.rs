@@ -955,3 +955,38 @@ async fn a_broadcast_lessons_push_becomes_its_replay_when_it_ends() {
         .collect();
     assert_eq!(names, ["low", "audio"]);
 }
+
+/// Two servers on one PostgreSQL: a job runs on one of them only, and when that server dies
+/// mid-transcode the other takes the job up and finishes it. (PostgreSQL only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_server_takes_up_the_job_of_one_that_died() {
+    let backend = Backend::from_env();
+    if !backend.is_postgres() {
+        eprintln!("skipped: several servers need PostgreSQL (LIANXIAO_TEST_BACKEND=postgres)");
+        return;
+    }
+    let mut first = server(&[("LIANXIAO_TRANSCODE_REALTIME", "true")]);
+    let second = first.second_instance();
+    let Lesson {
+        id: lesson_id,
+        lead,
+    } = lesson(&first.url()).await;
+    let data = mp4(first.data_dir(), 10);
+    let created = create(&lead, &lesson_id, &data, "两台服务器.mp4").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let r = lead.get(&format!("/v1/replays/{id}")).await;
+        assert_eq!(r.body["status"], "processing", "{:?}", r.body);
+        if r.body["progress_percent"].as_u64().unwrap_or(0) >= 10 {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.stop();
+    let lead = Api::login(&second.url(), LEAD_TEACHER).await;
+    let (replay, _) = processed(&lead, &id).await;
+    assert_eq!(replay["status"], "pending_review", "{replay:?}");
+    assert_eq!(replay["renditions"].as_array().unwrap().len(), 2);
+}

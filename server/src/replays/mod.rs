@@ -144,7 +144,7 @@ fn enqueue(shared: &Arc<Shared>, id: &str) {
     running.insert(id.to_owned(), task);
 }
 
-/// Looks for lessons' recordings to turn into replays, now and then.
+/// Looks for lessons' recordings to turn into replays, and for jobs nobody runs, now and then.
 async fn adopt_now_and_then(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(ADOPT_EVERY);
     loop {
@@ -153,6 +153,12 @@ async fn adopt_now_and_then(shared: Arc<Shared>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(recordings = n, "recordings queued as replays"),
             Err(e) => tracing::warn!(error = %e, "recordings not adopted"),
+        }
+        // A job whose server died (another one sharing the database) or that could not
+        // record its outcome is taken up again; one running here or elsewhere is left be.
+        match store::processing_ids(shared.db.pool()).await {
+            Ok(ids) => ids.iter().for_each(|id| enqueue(&shared, id)),
+            Err(e) => tracing::warn!(error = %e, "unfinished replays not looked for"),
         }
     }
 }

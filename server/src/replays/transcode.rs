@@ -174,6 +174,10 @@ pub(super) async fn run(shared: &Shared, id: &str) {
     if stored.replay.status != lianxiao_protocol::ReplayStatus::Processing {
         return;
     }
+    // Held until the job ends (dropped with it, or with a server that dies).
+    let Some(_lock) = job_lock(shared, id).await else {
+        return;
+    };
     let input = PathBuf::from(&stored.input_path);
     let part = shared.root.join(format!("{id}.part"));
     let done = shared.root.join(id);
@@ -204,6 +208,31 @@ pub(super) async fn run(shared: &Shared, id: &str) {
     // over (an egress's file is LiveKit's).
     if stored.replay.source != ReplaySource::Egress {
         let _ = tokio::fs::remove_file(&input).await;
+    }
+}
+
+/// On PostgreSQL, servers sharing the database run each job once: the job holds an advisory
+/// lock on a connection of its own, which PostgreSQL releases when that connection closes (the
+/// job ended, or its server died). `None`: another server has the job. SQLite has one server.
+async fn job_lock(shared: &Shared, id: &str) -> Option<Option<sqlx::AnyConnection>> {
+    if shared.db.backend() != crate::db::Backend::Postgres {
+        return Some(None);
+    }
+    let attempt = async {
+        let mut conn = shared.db.pool().acquire().await?.detach();
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(format!("replay:{id}"))
+            .fetch_one(&mut conn)
+            .await?;
+        Ok::<_, sqlx::Error>(locked.then_some(conn))
+    };
+    match attempt.await {
+        Ok(Some(conn)) => Some(Some(conn)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, replay = %id, "replay job not locked");
+            None
+        }
     }
 }
 
