@@ -25,6 +25,7 @@ mod error;
 mod homework;
 mod homework_types;
 mod live;
+mod live_room;
 mod logging;
 mod notices;
 mod timetable;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use lianxiao_core::{
-    ConnectionQuality, DisconnectReason, EndCause, LiveState, MediaEvent, RenditionChoice,
-    RenditionReason, VideoQuality,
+    ConnectionQuality, DisconnectReason, EndCause, LiveRoom, LiveState, MediaEvent,
+    RenditionChoice, RenditionReason, VideoQuality,
     protocol::{HlsRendition, HlsTicket, JoinTicket, LessonRole, LiveKitTicket},
 };
 
@@ -165,6 +165,9 @@ pub trait LiveListener: Send + Sync {
     /// While watching the broadcast: the rendition to play, at once and on every change. The
     /// URL may be the one already playing (only the reason changed): keep playing it.
     fn on_rendition(&self, choice: RenditionChoice);
+    /// The lesson's room (hands, stage, chat, quiz): the one last seen at once, then after
+    /// every change.
+    fn on_room(&self, room: LiveRoom);
 }
 
 struct MediaBridge(Arc<dyn MediaSession>);
@@ -199,6 +202,9 @@ impl lianxiao_core::LiveListener for ListenerBridge {
     fn on_rendition(&self, choice: RenditionChoice) {
         self.0.on_rendition(choice)
     }
+    fn on_room(&self, room: LiveRoom) {
+        self.0.on_room(room)
+    }
 }
 
 // --- objects ------------------------------------------------------------------------------
@@ -232,7 +238,9 @@ impl Live {
                 Arc::new(ListenerBridge(listener)),
             )
         });
-        Arc::new(LiveSession { inner })
+        Arc::new(LiveSession {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The data saver: on mobile data broadcasts play audio only, on Wi-Fi at most the lowest
@@ -261,10 +269,12 @@ impl Live {
     }
 }
 
-/// One person in one live lesson. `leave()` or dropping it (Kotlin `close()`) leaves.
+/// One person in one live lesson. `leave()` or dropping it (Kotlin `close()`) leaves. The
+/// room's calls (hands, stage, chat, quiz) are in `live_room.rs`.
 #[derive(uniffi::Object)]
 pub struct LiveSession {
-    inner: lianxiao_core::LiveSession,
+    // Shared with the room's calls while they run on the runtime.
+    pub(crate) inner: Arc<lianxiao_core::LiveSession>,
 }
 
 #[uniffi::export]

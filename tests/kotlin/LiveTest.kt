@@ -27,6 +27,7 @@ import org.lianxiao.core.EndCause
 import org.lianxiao.core.LessonMode
 import org.lianxiao.core.LessonRole
 import org.lianxiao.core.LiveListener
+import org.lianxiao.core.LiveRoom
 import org.lianxiao.core.LiveSession
 import org.lianxiao.core.LiveState
 import org.lianxiao.core.MediaEvent
@@ -55,6 +56,7 @@ class StateRecorder : LiveListener {
     val states = CopyOnWriteArrayList<LiveState>()
     override fun onState(state: LiveState) { states += state }
     override fun onRendition(choice: RenditionChoice) {}
+    override fun onRoom(room: LiveRoom) {}
 }
 
 class LiveTest {
@@ -103,6 +105,9 @@ class LiveTest {
                 until("live") { session.state() is LiveState.Live }
                 assertTrue((session.state() as LiveState.Live).canPublish)
                 assertTrue(media.calls.contains("camera true") && media.calls.contains("microphone true"))
+                // The room's calls are suspend functions on the session.
+                session.sendChat("同学们好")
+                until("the chat in the room") { session.room().chat.any { it.text == "同学们好" } }
                 session.leave()
                 until("the end") { session.state() is LiveState.Ended }
                 assertEquals(LiveState.Ended(EndCause.Left), session.state())
@@ -127,7 +132,7 @@ class LiveTest {
                 when (it) {
                     is LiveUpdate.Joined -> session = it.session
                     is LiveUpdate.Rendition -> renditions += it.choice
-                    is LiveUpdate.State -> {}
+                    is LiveUpdate.State, is LiveUpdate.Room -> {}
                 }
             }.launchIn(this)
             until("the first rendition") { renditions.isNotEmpty() }

@@ -370,12 +370,16 @@ class LiveCollector(lx.LiveListener):
     def __init__(self):
         self.states = []
         self.renditions = []
+        self.rooms = []
 
     def on_state(self, state):
         self.states.append(state)
 
     def on_rendition(self, choice):
         self.renditions.append(choice)
+
+    def on_room(self, room):
+        self.rooms.append(room)
 
 
 async def live_lessons_interactive_and_broadcast(server):
@@ -417,6 +421,21 @@ async def live_lessons_interactive_and_broadcast(server):
     assert session.state().can_publish, session.state()
     assert ("camera", True) in media.calls and ("microphone", True) in media.calls, media.calls
     assert states.states[0] == lx.LiveState.JOINING(), states.states
+
+    # The live room: the lead's chat reaches the room's view once the server has it; a quiz
+    # opens with its options and closes with its counts.
+    await session.send_chat("同学们好")
+
+    async def chatted():
+        return any(m.text == "同学们好" for m in session.room().chat)
+
+    await until("the chat in the room", chatted)
+    assert session.room().unsent_chat == [], session.room()
+    assert states.rooms and states.rooms[-1].lesson_id == interactive, states.rooms
+    quiz = await session.open_quiz("1/2 和 2/4 一样大吗？", ["一样大", "不一样"], 0)
+    assert quiz.options == ["一样大", "不一样"] and quiz.closed_at is None, quiz
+    closed = await session.close_quiz(quiz.id)
+    assert closed.closed_at is not None and closed.correct == 0, closed
     session.leave()
 
     async def ended():

@@ -38,6 +38,8 @@ struct LiveLessonView: View {
     @StateObject private var media = LiveKitMediaSession()
     @State private var state: LiveState = .joining
     @State private var rendition: RenditionChoice?
+    @State private var room: LiveRoom?
+    @State private var session: LiveSession?
     @State private var player = AVPlayer()
 
     var body: some View {
@@ -53,6 +55,12 @@ struct LiveLessonView: View {
             default:
                 EmptyView()
             }
+            if let room {
+                Text("举手 \(room.hands.count) 人 · 台上 \(room.onStage.count) 人")
+                ForEach(room.chat.suffix(5), id: \.id) { Text($0.text) }
+            }
+            // Refusals (the lead has no hand to raise, offline) come back as typed errors.
+            Button("举手") { Task { try? await session?.raiseHand() } }
         }
         .padding()
         // The task's lifetime is the lesson's: leaving the screen cancels it, which leaves.
@@ -62,6 +70,7 @@ struct LiveLessonView: View {
 
     private func follow() async {
         let lesson = client.live().lesson(lessonId, media: media)
+        session = lesson.session
         media.attach(lesson.session)
         lesson.session.setMetered(metered: await isMetered())
         let samples = Task { await reportThroughput(to: lesson.session) }
@@ -77,6 +86,8 @@ struct LiveLessonView: View {
                     player.play()
                 }
                 rendition = choice
+            case let .room(new):
+                room = new
             }
         }
     }

@@ -162,6 +162,8 @@ public enum LiveUpdate {
     case state(LiveState)
     /// While watching the broadcast: the rendition to play (the same URL: keep playing).
     case rendition(RenditionChoice)
+    /// The lesson's room (hands, stage, chat, quiz): at once, then after every change.
+    case room(LiveRoom)
 }
 
 /// A joined lesson: the session (to forward the LiveKit SDK's events and the player's
@@ -198,4 +200,5 @@ final class LiveRelay: LiveListener, @unchecked Sendable {
         if case .ended = state { continuation.finish() }
     }
     func onRendition(choice: RenditionChoice) { continuation.yield(.rendition(choice)) }
+    func onRoom(room: LiveRoom) { continuation.yield(.room(room)) }
 }

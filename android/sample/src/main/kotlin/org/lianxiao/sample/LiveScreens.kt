@@ -42,6 +42,7 @@ import androidx.media3.ui.PlayerView
 import io.livekit.android.renderer.TextureViewRenderer
 import kotlinx.coroutines.launch
 import org.lianxiao.core.Client
+import org.lianxiao.core.LiveRoom
 import org.lianxiao.core.LiveSession
 import org.lianxiao.core.LiveState
 import org.lianxiao.core.RenditionChoice
@@ -111,6 +112,7 @@ fun LiveLessonScreen(client: Client, lessonId: String, onLeave: () -> Unit) {
     var session by remember { mutableStateOf<LiveSession?>(null) }
     var state by remember { mutableStateOf<LiveState>(LiveState.Joining) }
     var rendition by remember { mutableStateOf<RenditionChoice?>(null) }
+    var room by remember { mutableStateOf<LiveRoom?>(null) }
 
     DisposableEffect(Unit) {
         // Every segment the player fetches is a throughput sample for the core's choice.
@@ -153,6 +155,7 @@ fun LiveLessonScreen(client: Client, lessonId: String, onLeave: () -> Unit) {
                     }
                     rendition = update.choice
                 }
+                is LiveUpdate.Room -> room = update.room
             }
         }
     }
@@ -175,7 +178,16 @@ fun LiveLessonScreen(client: Client, lessonId: String, onLeave: () -> Unit) {
             }
             else -> {}
         }
-        TextButton(onClick = { session?.leave(); onLeave() }) { Text("离开课堂") }
+        room?.let { r ->
+            Text("举手 ${r.hands.size} 人 · 台上 ${r.onStage.size} 人")
+            r.chat.takeLast(5).forEach { Text(it.text) }
+        }
+        val scope = rememberCoroutineScope()
+        Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+            // Refusals (the lead has no hand to raise, offline) come back as typed errors.
+            Button(onClick = { scope.launch { runCatching { session?.raiseHand() } } }) { Text("举手") }
+            TextButton(onClick = { session?.leave(); onLeave() }) { Text("离开课堂") }
+        }
     }
 }
 

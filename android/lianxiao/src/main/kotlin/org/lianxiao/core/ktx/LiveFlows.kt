@@ -1,6 +1,7 @@
 // A live lesson as a Kotlin Flow: collecting joins the lesson, the first update carries the
-// session (to forward the LiveKit SDK's events and the player's throughput to it), then every
-// state and broadcast rendition the core decides; cancelling the collector leaves the lesson.
+// session (to forward the LiveKit SDK's events and the player's throughput to it, and for the
+// room's calls), then every state, broadcast rendition and room the core reports; cancelling
+// the collector leaves the lesson.
 //
 // Pure Kotlin (no android.*): compiled and tested on the JVM in CI.
 package org.lianxiao.core.ktx
@@ -12,6 +13,7 @@ import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
 import org.lianxiao.core.LiveInterface
 import org.lianxiao.core.LiveListener
+import org.lianxiao.core.LiveRoom
 import org.lianxiao.core.LiveSession
 import org.lianxiao.core.LiveState
 import org.lianxiao.core.MediaSession
@@ -27,6 +29,9 @@ public sealed interface LiveUpdate {
 
     /** While watching the broadcast: the rendition to play (the same URL: keep playing). */
     public data class Rendition(val choice: RenditionChoice) : LiveUpdate
+
+    /** The lesson's room (hands, stage, chat, quiz): at once, then after every change. */
+    public data class Room(val room: LiveRoom) : LiveUpdate
 }
 
 /**
@@ -54,6 +59,7 @@ public fun LiveInterface.lesson(lessonId: String, media: MediaSession): Flow<Liv
             object : LiveListener {
                 override fun onState(state: LiveState) = offer(LiveUpdate.State(state))
                 override fun onRendition(choice: RenditionChoice) = offer(LiveUpdate.Rendition(choice))
+                override fun onRoom(room: LiveRoom) = offer(LiveUpdate.Room(room))
             },
         )
         synchronized(lock) {
