@@ -246,12 +246,16 @@ run_phase() {
     return 0
 }
 
-# The end-to-end tests spawn the server as a process: build it first.
-run_phase "Build lianxiao-server" cargo build -p lianxiao-server
+# Every target in one cargo invocation, so that every later step finds it built: cargo
+# resolves dependencies' features per invocation, and a `cargo build -p` of one package (the
+# server, the FFI library, xtask) would compile much of the tree again with other features.
+# The end-to-end tests spawn this server binary; the binding tests load this library.
+run_phase "Build every target" cargo build --workspace --lib --bins --tests --examples
 if [ "$status" -eq 0 ]; then
     LIANXIAO_TEST_BACKEND=sqlite run_phase "Tests (end-to-end on SQLite)" test_cmd --workspace
     LIANXIAO_TEST_BACKEND=postgres run_phase "End-to-end tests on PostgreSQL" pg_test_cmd
-    run_phase "Bindings (Kotlin on the JVM, Python, Swift header)" cargo xtask test-bindings
+    LIANXIAO_PREBUILT=1 run_phase "Bindings (Kotlin on the JVM, Python, Swift header)" \
+        target/debug/xtask test-bindings
 fi
 
 if [ -z "${LIANXIAO_SKIP_LINT:-}" ] || [ "${LIANXIAO_SKIP_LINT}" = 0 ]; then

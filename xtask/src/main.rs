@@ -7,6 +7,11 @@
 //!   the Kotlin JUnit tests (on the JVM) against a real server, and syntax-checks the Swift
 //!   header. Ends with one line `N passed, N failed`.
 //! - `cargo xtask demo-roster`: prints the demo county's roster CSV.
+//!
+//! With `LIANXIAO_PREBUILT=1` the chores build nothing and take the debug artifacts already in
+//! `target/debug`: `scripts/test.sh` builds every target in one cargo invocation first, because
+//! a `cargo build -p` of one package resolves its dependencies' features differently and
+//! would compile much of the tree again.
 
 use std::{
     env,
@@ -74,14 +79,17 @@ fn cargo(root: &Path) -> Command {
 /// Builds the library and generates the bindings; returns the library's path.
 fn bindings(root: &Path, release: bool, out: &Path) -> Result<PathBuf> {
     let profile = if release { "release" } else { "debug" };
-    let mut build = cargo(root);
-    build.args(["build", "-p", "lianxiao-ffi"]);
-    if release {
-        build.arg("--release");
+    if !prebuilt() {
+        let mut build = cargo(root);
+        build.args(["build", "-p", "lianxiao-ffi"]);
+        if release {
+            build.arg("--release");
+        }
+        run(&mut build)?;
+        // On its own: in the same invocation cargo would unify uniffi's `cli` feature into the
+        // library.
+        run(cargo(root).args(["build", "-p", "uniffi-bindgen"]))?;
     }
-    run(&mut build)?;
-    // On its own: in the same invocation cargo would unify uniffi's `cli` feature into the library.
-    run(cargo(root).args(["build", "-p", "uniffi-bindgen"]))?;
     let lib = root.join("target").join(profile).join(library_file());
     let bindgen = root.join("target/debug/uniffi-bindgen");
     for language in ["kotlin", "swift", "python"] {
@@ -109,6 +117,11 @@ fn bindings(root: &Path, release: bool, out: &Path) -> Result<PathBuf> {
     Ok(lib)
 }
 
+/// Everything is built already (see the module's comment).
+fn prebuilt() -> bool {
+    env::var_os("LIANXIAO_PREBUILT").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 fn library_file() -> &'static str {
     if cfg!(target_os = "macos") {
         "liblianxiao_ffi.dylib"
@@ -127,7 +140,9 @@ struct Tally {
 fn test_bindings(root: &Path) -> Result<()> {
     let out = root.join("target/bindings");
     let lib = bindings(root, false, &out)?;
-    run(cargo(root).args(["build", "-p", "lianxiao-server"]))?;
+    if !prebuilt() {
+        run(cargo(root).args(["build", "-p", "lianxiao-server"]))?;
+    }
     let server = root.join("target/debug/lianxiao-server");
     let roster = out.join("demo-roster.csv");
     std::fs::write(&roster, lianxiao_tests::demo_roster())?;
