@@ -317,8 +317,8 @@ impl Context {
                     OutboxKind::Read => view.read,
                     OutboxKind::Ack => view.acknowledged,
                     OutboxKind::PostNotice => view.post,
-                    // Homework items are not about a notice.
-                    OutboxKind::HandIn | OutboxKind::Review => {
+                    // Homework items and replay watch reports are not about a notice.
+                    OutboxKind::HandIn | OutboxKind::Review | OutboxKind::Watch => {
                         lianxiao_core::DeliveryState::Pending
                     }
                 };
