@@ -192,8 +192,11 @@ impl From<reqwest::Error> for Error {
             "timed out"
         } else if e.is_connect() {
             "could not connect"
-        } else if e.is_decode() {
-            return Error::Internal("malformed response".into());
+        } else if e.is_decode() || e.is_body() {
+            // The core parses JSON itself; reqwest reports a body cut off part-way as a
+            // decode error. That is a broken link to retry, not a bad answer: an outbox item
+            // caught by it must stay queued.
+            "the connection broke during the response"
         } else {
             "request failed"
         };
@@ -230,6 +233,29 @@ mod tests {
         }
         let e = Error::Offline("could not connect".into());
         assert_eq!(e.retry_class(), RetryClass::Transient { after: None });
+    }
+
+    /// The link breaks while the body is read (the server promised 100 bytes and sent 3):
+    /// the item stays queued for another try instead of failing for good.
+    #[tokio::test]
+    async fn a_body_cut_off_part_way_is_retried() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a")
+                .await;
+        });
+        let http = crate::api::http_client().unwrap();
+        let response = http.get(format!("http://{addr}/")).send().await.unwrap();
+        let cut = response.bytes().await.expect_err("the body was cut off");
+        let e = Error::from(cut);
+        assert!(matches!(e, Error::Offline(_)), "{e:?}");
+        assert!(matches!(e.retry_class(), RetryClass::Transient { .. }));
     }
 
     #[test]
