@@ -7,6 +7,7 @@ use crate::{
     homework::{Homework, HomeworkSummary, Submission},
     lessons::Lesson,
     notices::{Notice, ReceiptSummary},
+    notifications::NotificationSettings,
     org::{Child, ClassInfo, LinkGroup, User},
     replays::{Replay, WatchPosition},
 };
@@ -29,6 +30,8 @@ pub enum EntityKind {
     Replay,
     /// One person's own place in a replay.
     WatchPosition,
+    /// The account's own notification settings (one per account).
+    NotificationSettings,
 }
 
 impl EntityKind {
@@ -46,6 +49,7 @@ impl EntityKind {
             EntityKind::Lesson => "lesson",
             EntityKind::Replay => "replay",
             EntityKind::WatchPosition => "watch_position",
+            EntityKind::NotificationSettings => "notification_settings",
         }
     }
 
@@ -63,6 +67,7 @@ impl EntityKind {
             "lesson" => Some(EntityKind::Lesson),
             "replay" => Some(EntityKind::Replay),
             "watch_position" => Some(EntityKind::WatchPosition),
+            "notification_settings" => Some(EntityKind::NotificationSettings),
             _ => None,
         }
     }
@@ -108,6 +113,9 @@ pub enum SyncItem {
     },
     WatchPosition {
         position: WatchPosition,
+    },
+    NotificationSettings {
+        settings: NotificationSettings,
     },
     /// No longer visible to the caller (retracted, unlinked, moved): remove it locally.
     Removed {

@@ -139,6 +139,8 @@ pub async fn page(
             EntityKind::WatchPosition => replays::watch::load_position(conn, user_id, &c.id)
                 .await?
                 .map(|position| SyncItem::WatchPosition { position }),
+            // Not yet recorded as a change (issue 6's settings work emits it).
+            EntityKind::NotificationSettings => None,
         };
         items.push(item.unwrap_or_else(removed_item));
     }
