@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use crate::{
     auth::{LoginLimiter, TokenKeys},
     broadcast::{BroadcastConfig, Broadcasts},
+    clock::Clock,
     db::{Db, now_ms},
     push::{Gateway, PushConfig},
     realtime::Hub,
@@ -32,6 +33,8 @@ pub struct ServerConfig {
     pub replays: ReplayConfig,
     /// Push providers (APNs, FCM, Getui, the log sink).
     pub push: PushConfig,
+    /// Serve `PUT /v1/test/clock` (end-to-end tests only; see [`crate::clock`]).
+    pub test_clock: bool,
 }
 
 /// Where LiveKit runs and the key pair our server signs with.
@@ -85,6 +88,7 @@ impl ServerConfig {
             broadcast: BroadcastConfig::default(),
             replays: ReplayConfig::default(),
             push: PushConfig::default(),
+            test_clock: false,
         }
     }
 }
@@ -108,6 +112,7 @@ struct Inner {
     broadcasts: Broadcasts,
     replays: Replays,
     push: Gateway,
+    clock: Clock,
     housekeeping: tokio::task::JoinHandle<()>,
 }
 
@@ -129,7 +134,16 @@ impl AppState {
         .await?;
         let replays =
             Replays::open(&config.replays, &config.data_dir, db.clone(), hub.clone()).await?;
-        let push = Gateway::start(&config.push, db.clone())?;
+        let clock = if config.test_clock {
+            tracing::warn!(
+                "TEST CLOCK ENABLED ({}=1): PUT /v1/test/clock can move this server's clock; never run a school on it",
+                crate::clock::TEST_CLOCK_ENV
+            );
+            Clock::settable()
+        } else {
+            Clock::system()
+        };
+        let push = Gateway::start(&config.push, db.clone(), clock.clone())?;
         let housekeeping = tokio::spawn(housekeeping(db.clone(), blobs.clone()));
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -143,6 +157,7 @@ impl AppState {
                 broadcasts,
                 replays,
                 push,
+                clock,
                 housekeeping,
             }),
         })
@@ -190,6 +205,11 @@ impl AppState {
     /// The push gateway: wake it after committing queued pushes.
     pub fn push(&self) -> &Gateway {
         &self.inner.push
+    }
+
+    /// The clock quiet hours, caps and deadlines go by (movable in end-to-end tests).
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// Stops the background tasks and closes realtime sockets, then the database pool.

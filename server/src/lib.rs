@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod broadcast;
 pub mod classroom;
+pub mod clock;
 pub mod db;
 pub mod error;
 pub mod fixtures;

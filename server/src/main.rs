@@ -87,6 +87,9 @@ enum Command {
         /// Transcode recordings at their own speed (ffmpeg -re), leaving CPU to live lessons.
         #[arg(long, env = "LIANXIAO_TRANSCODE_REALTIME", default_value_t = false)]
         transcode_realtime: bool,
+        /// End-to-end tests only: serve PUT /v1/test/clock to move the server's clock.
+        #[arg(long, env = "LIANXIAO_TEST_CLOCK", default_value_t = false, hide = true)]
+        test_clock: bool,
     },
     /// Import schools, classes and people from a roster CSV. Nothing is imported if any row is bad.
     ImportRoster {
@@ -138,6 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ffprobe,
             transcode_jobs,
             transcode_realtime,
+            test_clock,
         } => {
             let livekit = match livekit_url.filter(|u| !u.is_empty()) {
                 None => None,
@@ -168,6 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     realtime: transcode_realtime,
                 },
                 push: PushConfig::from_env()?,
+                test_clock,
                 broadcast: BroadcastConfig {
                     ffmpeg,
                     rtmp_listen,

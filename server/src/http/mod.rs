@@ -15,6 +15,7 @@ mod live;
 mod notices;
 mod replays;
 mod sync;
+mod test_clock;
 mod uploads;
 
 use std::sync::Arc;
@@ -158,6 +159,15 @@ pub fn router(state: AppState) -> Router {
             .build(),
     );
     let doc = Arc::new(doc);
+    // Only a server started with LIANXIAO_TEST_CLOCK=1 has the route at all.
+    let routes = if state.clock().is_settable() {
+        routes.route(
+            "/v1/test/clock",
+            get(test_clock::get).put(test_clock::set),
+        )
+    } else {
+        routes
+    };
     let request_id = HeaderName::from_static("x-request-id");
     routes
         .route("/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))

@@ -24,7 +24,10 @@ use tokio::{
 
 pub use config::{ApnsConfig, FcmConfig, GetuiConfig, PushConfig};
 
-use crate::db::{Db, new_id, now_ms};
+use crate::{
+    clock::Clock,
+    db::{Db, new_id},
+};
 
 /// One push, ready for a provider.
 #[derive(Debug, Clone)]
@@ -170,6 +173,7 @@ pub struct Gateway {
 
 struct Inner {
     db: Db,
+    clock: Clock,
     providers: HashMap<PushProvider, Arc<dyn Provider>>,
     config: PushConfig,
     wake: Notify,
@@ -182,7 +186,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 impl Gateway {
     /// Sets up the configured providers and starts sending.
-    pub fn start(config: &PushConfig, db: Db) -> anyhow::Result<Gateway> {
+    pub fn start(config: &PushConfig, db: Db, clock: Clock) -> anyhow::Result<Gateway> {
         let mut providers: HashMap<PushProvider, Arc<dyn Provider>> = HashMap::new();
         if let Some(apns) = &config.apns {
             providers.insert(
@@ -214,6 +218,7 @@ impl Gateway {
         let gateway = Gateway {
             inner: Arc::new(Inner {
                 db,
+                clock,
                 providers,
                 config: config.clone(),
                 wake: Notify::new(),
@@ -262,7 +267,7 @@ async fn run(inner: Arc<Inner>) {
             continue;
         }
         let claim = new_id();
-        let batch = match queue::claim(&inner.db, &claim, now_ms(), lease_ms, free.min(200)).await {
+        let batch = match queue::claim(&inner.db, &claim, inner.clock.now_ms(), lease_ms, free.min(200)).await {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %db_kind(&e), "claiming pushes failed");
@@ -294,7 +299,7 @@ async fn run(inner: Arc<Inner>) {
 async fn deliver(inner: &Inner, push: queue::Claimed) {
     let db = &inner.db;
     let outcome = attempt(inner, &push).await;
-    let now = now_ms();
+    let now = inner.clock.now_ms();
     let result = match outcome {
         Ok(()) => queue::finish(db, &push, PushState::Sent, None, now).await,
         Err(Outcome::Skip(reason)) => {
