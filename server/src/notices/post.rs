@@ -99,6 +99,8 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
     .await?;
     // A push to each recipient's phones, queued with the notice: both or neither.
     crate::push::queue::enqueue_notice(tx, &notice_id, now).await?;
+    // Urgent notices break through; `PostNotice` has no urgency yet, so none is urgent.
+    crate::push::prefs::skip_unwanted_notice(tx, &notice_id, false, now).await?;
 
     let seq = feed::next_seq(tx).await?;
     feed::touch_many(
