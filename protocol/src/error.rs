@@ -26,6 +26,10 @@ pub enum ErrorCode {
     /// A teacher muted this person in the lesson's chat (403); `retry_after_secs` says for
     /// how much longer.
     Muted,
+    /// The lesson is not open now (409): cancelled, over, or its room not open yet. Joining
+    /// and every room action (hands, stage, chat, mutes, quizzes) answer it; reading the room
+    /// still works. The message says which.
+    LessonNotLive,
 }
 
 impl ErrorCode {
@@ -40,6 +44,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Server => "server",
             ErrorCode::Muted => "muted",
+            ErrorCode::LessonNotLive => "lesson_not_live",
         }
     }
 }

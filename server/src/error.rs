@@ -52,6 +52,11 @@ impl ApiError {
         Self::new(ErrorCode::Conflict, message)
     }
 
+    /// The lesson is not open now (cancelled, over, not yet open): `409 lesson_not_live`.
+    pub fn lesson_not_live(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::LessonNotLive, message)
+    }
+
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorCode::Validation, message);
         e.body.field = Some(field.to_owned());
@@ -103,6 +108,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Server => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::Muted => StatusCode::FORBIDDEN,
+        ErrorCode::LessonNotLive => StatusCode::CONFLICT,
     }
 }
 

@@ -525,3 +525,171 @@ async fn a_quiz_is_answered_once_tallied_live_and_kept_with_the_lesson() {
     let outsider = Api::login(&base, STUDENT_HEKOU_A).await;
     assert_eq!(outsider.get(&quizzes).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Asserts the room refused a change because the lesson is not open now.
+fn not_live(r: &lianxiao_tests::api::Reply, why: &str) {
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.code(), "lesson_not_live", "{:?}", r.body);
+    let message = r.body["message"].as_str().unwrap_or("");
+    assert!(message.contains(why), "{message:?} should say {why:?}");
+}
+
+/// Hands, stage, chat, mutes and quizzes take part in a lesson, so they follow the rule
+/// joining does: a cancelled lesson, one LiveKit says is finished and one whose room is not
+/// open yet refuse them all with `lesson_not_live`, and change nothing; the room can still be
+/// read, and a quiz left open can still be closed so its results show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lesson_not_live_takes_no_hands_chat_stage_or_quiz() {
+    use lianxiao_tests::livekit_fakes;
+    let Room {
+        server,
+        lead,
+        student,
+        zhou,
+        id,
+    } = room().await;
+    let base = server.url();
+    let path = |lesson: &str, what: &str| format!("/v1/lessons/{lesson}/{what}");
+
+    // While open: a chat message and a quiz, which are kept after the lesson.
+    let r = chat(&student, &id, "老师好", "chat-open").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = lead
+        .post(
+            &path(&id, "quizzes"),
+            json!({"question": "1/2 和 1/3 哪个大？", "options": ["1/2", "1/3"], "correct": 0}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let quiz = r.body["id"].as_str().unwrap().to_owned();
+
+    // Every change a person could try in the room, as (who, method, path, body).
+    let attempts = |lesson: &str, quiz: &str| {
+        vec![
+            (&student, path(lesson, "hand"), json!({"raised": true})),
+            (&zhou, path(lesson, "hand"), json!({"raised": true})),
+            (&student, path(lesson, "chat"), json!({"text": "还在吗"})),
+            (
+                &lead,
+                path(lesson, "stage"),
+                json!({"user_id": student.user_id(), "on_stage": true}),
+            ),
+            (
+                &zhou,
+                path(lesson, "mutes"),
+                json!({"user_id": student.user_id(), "minutes": 5}),
+            ),
+            (
+                &lead,
+                path(lesson, "quizzes"),
+                json!({"question": "再来一题", "options": ["对", "错"]}),
+            ),
+            (
+                &student,
+                format!("/v1/lessons/{lesson}/quizzes/{quiz}/answer"),
+                json!({"option": 0}),
+            ),
+        ]
+    };
+
+    // Cancelled: refused, with the reason the phone shows.
+    let r = lead
+        .post(&path(&id, "cancel"), json!({"reason": "停电"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for (who, url, body) in attempts(&id, &quiz) {
+        let r = who.post(&url, body).await;
+        not_live(&r, "cancelled");
+    }
+    // Nothing changed, and reading the room still works.
+    let r = student.get(&path(&id, "room")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["hands"], json!([]));
+    assert_eq!(r.body["on_stage"], json!([]));
+    assert_eq!(r.body["mutes"], json!([]));
+    let texts: Vec<&str> = r.body["chat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["老师好"]);
+    assert_eq!(r.body["quiz"]["id"], quiz.as_str());
+    let r = lead.get(&path(&id, "quizzes")).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1, "{:?}", r.body);
+    assert_eq!(
+        r.body[0]["counts"],
+        json!([0, 0]),
+        "no answer counted: {:?}",
+        r.body
+    );
+    // The lead can still close the quiz left open, so its results are shown.
+    let r = lead
+        .post(&format!("/v1/lessons/{id}/quizzes/{quiz}/close"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // The same slot again, this time finished by LiveKit (room_finished webhook).
+    let start = now_ms() + 5 * MINUTE;
+    let r = lead
+        .post(
+            "/v1/lessons",
+            json!({
+                "subject": "数学", "title": "分数的大小", "mode": "interactive",
+                "starts_at": start, "ends_at": start + 40 * MINUTE,
+                "lead_class_id": student.student_class(),
+                "receiving": [{"class_id": zhou.taught_classes()[0], "assistant_id": zhou.user_id()}],
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let ended = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    let r = student
+        .post(&path(&ended, "hand"), json!({"raised": true}))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "open before it ends: {:?}",
+        r.body
+    );
+    let room = lianxiao_protocol::lesson_room(&ended);
+    let finished = livekit_fakes::event("room_finished", "EV_fin", &room, None, now_ms() / 1000);
+    assert_eq!(
+        livekit_fakes::deliver(&base, &finished).await,
+        StatusCode::OK
+    );
+    for (who, url, body) in attempts(&ended, &quiz) {
+        let r = who.post(&url, body).await;
+        not_live(&r, "over");
+    }
+    let r = lead.get(&path(&ended, "room")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["hands"].as_array().unwrap().len(), 1, "{:?}", r.body);
+
+    // Tomorrow's lesson: its room is not open yet.
+    let start = now_ms() + 24 * 60 * MINUTE;
+    let r = lead
+        .post(
+            "/v1/lessons",
+            json!({
+                "subject": "数学", "title": "分数的加法", "mode": "interactive",
+                "starts_at": start, "ends_at": start + 40 * MINUTE,
+                "lead_class_id": student.student_class(),
+                "receiving": [{"class_id": zhou.taught_classes()[0], "assistant_id": zhou.user_id()}],
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let later = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    for (who, url, body) in attempts(&later, &quiz) {
+        let r = who.post(&url, body).await;
+        not_live(&r, "opens at");
+    }
+    // Joining answers with the same code.
+    let r = student
+        .call(Method::POST, &path(&later, "join"), None, None)
+        .await;
+    not_live(&r, "opens at");
+    assert_eq!(lead.get(&path(&later, "room")).await.status, StatusCode::OK);
+}

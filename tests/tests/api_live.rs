@@ -123,6 +123,8 @@ async fn tokens_carry_each_roles_grants_and_webhooks_become_attendance() {
             ("LIANXIAO_LIVEKIT_URL", &livekit_url),
             ("LIVEKIT_API_KEY", KEY),
             ("LIVEKIT_API_SECRET", SECRET),
+            // Rooms open two hours early: the stage is run below in a lesson an hour away.
+            ("LIANXIAO_JOIN_EARLY_SECS", "7200"),
         ],
     );
     server.import_demo_roster();
@@ -312,7 +314,22 @@ async fn tokens_carry_each_roles_grants_and_webhooks_become_attendance() {
     let r = student.call(Method::POST, &join, None, None).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 
-    // Stage control goes to LiveKit's room service as a Twirp call.
+    // Stage control goes to LiveKit's room service as a Twirp call, only while the lesson's
+    // room is open: tomorrow's lesson refuses it without calling LiveKit.
+    let r = lead
+        .post(
+            &format!("/v1/lessons/{later_id}/stage"),
+            json!({"user_id": student_id, "on_stage": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(r.code(), "lesson_not_live");
+    assert!(twirp.requests.lock().unwrap().is_empty());
+    let next = lead
+        .post("/v1/lessons", schedule(now_ms() + 60 * MINUTE))
+        .await;
+    assert_eq!(next.status, StatusCode::CREATED, "{:?}", next.body);
+    let later_id = next.body["lessons"][0]["id"].as_str().unwrap().to_owned();
     let stage = format!("/v1/lessons/{later_id}/stage");
     let r = lead
         .post(&stage, json!({"user_id": student_id, "on_stage": true}))

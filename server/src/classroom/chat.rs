@@ -23,6 +23,7 @@ pub async fn post(
     user_id: &str,
     lesson_id: &str,
     text: &str,
+    early_secs: u64,
 ) -> ApiResult<(ChatMessage, Notices)> {
     let text = text.trim();
     if text.is_empty() {
@@ -34,7 +35,7 @@ pub async fn post(
             format!("a message has at most {MAX_CHAT_CHARS} characters"),
         ));
     }
-    let (lesson, standing) = access::visible_lesson(tx, user_id, lesson_id).await?;
+    let (lesson, standing) = super::open_lesson(tx, user_id, lesson_id, early_secs).await?;
     require(takes_part(&standing), "only people in the lesson chat")?;
     let now = now_ms();
     let muted_until: Option<i64> = sqlx::query_scalar(
@@ -164,8 +165,9 @@ pub async fn mute(
     user_id: &str,
     lesson_id: &str,
     change: &MuteChange,
+    early_secs: u64,
 ) -> ApiResult<(Mute, Notices)> {
-    let (lesson, standing) = access::visible_lesson(tx, user_id, lesson_id).await?;
+    let (lesson, standing) = super::open_lesson(tx, user_id, lesson_id, early_secs).await?;
     require(moderates(&standing), "only the lesson's teachers mute")?;
     if change.minutes > MAX_MUTE_MINUTES {
         return Err(ApiError::validation(

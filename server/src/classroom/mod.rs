@@ -3,7 +3,12 @@
 //! gives a late or reconnecting phone the same room; every change is also pushed as a
 //! [`RoomEvent`] on the realtime channel to the people in the lesson.
 //!
-//! Who may do what is decided from the caller's [`Standing`] in the lesson.
+//! Who may do what is decided from the caller's [`Standing`] in the lesson. Taking part
+//! (hands, stage, chat, mutes, asking and answering quizzes) needs the lesson open now, by
+//! the same rule as joining ([`crate::live::check_window`]): a cancelled, ended or not yet
+//! open lesson answers `409 lesson_not_live`. Reading the room always works, and two
+//! clean-ups stay open to the lesson's teachers afterwards: closing a quiz left open (so its
+//! results are shown) and deleting a message (so it is not kept with the lesson).
 
 mod chat;
 mod quiz;
@@ -17,13 +22,28 @@ pub use tally::Tallies;
 
 use lianxiao_protocol::RoomEvent;
 
+use sqlx::AnyConnection;
+
 use crate::{
     app::AppState,
-    db::Backend,
+    db::{Backend, now_ms},
     error::{ApiError, ApiResult},
-    lessons::access::Standing,
+    lessons::access::{self, LessonRow, Standing},
     realtime::{ROOM_CHANNEL, RoomNotice},
 };
+
+/// The lesson as the caller stands towards it, refused (`lesson_not_live`) unless its room is
+/// open now; `early_secs` is how long before the start it opens (the join margin).
+async fn open_lesson(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    lesson_id: &str,
+    early_secs: u64,
+) -> ApiResult<(LessonRow, Standing)> {
+    let (lesson, standing) = access::visible_lesson(conn, user_id, lesson_id).await?;
+    crate::live::check_window(&lesson, early_secs, now_ms())?;
+    Ok((lesson, standing))
+}
 
 /// Room events a change produced, sent once it is committed.
 #[derive(Debug, Default)]

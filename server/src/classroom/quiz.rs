@@ -142,6 +142,7 @@ pub async fn open(
     user_id: &str,
     lesson_id: &str,
     req: &OpenQuiz,
+    early_secs: u64,
 ) -> ApiResult<(Quiz, Notices)> {
     let question = req.question.trim();
     if question.is_empty() || question.chars().count() > MAX_QUIZ_TEXT_CHARS {
@@ -169,7 +170,7 @@ pub async fn open(
     if req.correct.is_some_and(|c| c as usize >= options.len()) {
         return Err(ApiError::validation("correct", "not one of the options"));
     }
-    let (lesson, standing) = access::visible_lesson(tx, user_id, lesson_id).await?;
+    let (lesson, standing) = super::open_lesson(tx, user_id, lesson_id, early_secs).await?;
     require(runs(&standing), "only the lead teacher asks a quiz")?;
     let open: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM classroom_quizzes WHERE lesson_id = $1 AND closed_at IS NULL",
@@ -212,8 +213,9 @@ pub async fn answer(
     lesson_id: &str,
     quiz_id: &str,
     option: u32,
+    early_secs: u64,
 ) -> ApiResult<Quiz> {
-    let (lesson, standing) = access::visible_lesson(tx, user_id, lesson_id).await?;
+    let (lesson, standing) = super::open_lesson(tx, user_id, lesson_id, early_secs).await?;
     require(
         learns(&standing),
         "only the lesson's students and assistants answer",

@@ -98,8 +98,9 @@ pub async fn hand(
     user_id: &str,
     lesson_id: &str,
     raised: bool,
+    early_secs: u64,
 ) -> ApiResult<(Option<RaisedHand>, Notices)> {
-    let (lesson, standing) = access::visible_lesson(tx, user_id, lesson_id).await?;
+    let (lesson, standing) = super::open_lesson(tx, user_id, lesson_id, early_secs).await?;
     require(
         learns(&standing),
         "only the lesson's students and assistants raise hands",

@@ -1,5 +1,7 @@
 //! The live room of a lesson: its state, hands, chat, mutes and quizzes. Every change takes
 //! an Idempotency-Key and is pushed to the lesson's people as a room event once committed.
+//! Hands, chat, mutes and quizzes need the lesson open now (the join window): otherwise
+//! `409 lesson_not_live`.
 
 use axum::{
     Json,
@@ -40,7 +42,8 @@ pub async fn room(
 #[utoipa::path(post, path = "/v1/lessons/{id}/hand", tag = "lessons", request_body = HandChange,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = [])),
     responses((status = 200, description = "The hand in the queue, or null once lowered", body = Option<RaisedHand>),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "lesson_not_live: cancelled, over or not open yet", body = ErrorBody)))]
 pub async fn hand(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,7 +56,9 @@ pub async fn hand(
         Begin::Replay(r) => return Ok(r),
         Begin::Run(m) => m,
     };
-    let (hand, notices) = classroom::hand(m.tx(), &caller.user_id, &id, change.raised).await?;
+    let early = state.config().join_early_secs;
+    let (hand, notices) =
+        classroom::hand(m.tx(), &caller.user_id, &id, change.raised, early).await?;
     let response = m.finish(StatusCode::OK, &hand, None).await?;
     classroom::publish(&state, notices).await;
     Ok(response)
@@ -64,7 +69,7 @@ pub async fn hand(
 #[utoipa::path(post, path = "/v1/lessons/{id}/chat", tag = "lessons", request_body = PostChat,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = [])),
     responses((status = 201, body = ChatMessage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 409, description = "lesson_not_live: cancelled, over or not open yet", body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn chat(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,7 +82,9 @@ pub async fn chat(
         Begin::Replay(r) => return Ok(r),
         Begin::Run(m) => m,
     };
-    let (message, notices) = classroom::post_chat(m.tx(), &caller.user_id, &id, &post.text).await?;
+    let early = state.config().join_early_secs;
+    let (message, notices) =
+        classroom::post_chat(m.tx(), &caller.user_id, &id, &post.text, early).await?;
     let response = m.finish(StatusCode::CREATED, &message, None).await?;
     classroom::publish(&state, notices).await;
     Ok(response)
@@ -110,7 +117,7 @@ pub async fn delete_message(
 #[utoipa::path(post, path = "/v1/lessons/{id}/mutes", tag = "lessons", request_body = MuteChange,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = [])),
     responses((status = 200, body = Mute), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 409, description = "lesson_not_live: cancelled, over or not open yet", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn mute(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,7 +130,8 @@ pub async fn mute(
         Begin::Replay(r) => return Ok(r),
         Begin::Run(m) => m,
     };
-    let (mute, notices) = classroom::mute(m.tx(), &caller.user_id, &id, &change).await?;
+    let early = state.config().join_early_secs;
+    let (mute, notices) = classroom::mute(m.tx(), &caller.user_id, &id, &change, early).await?;
     let response = m.finish(StatusCode::OK, &mute, None).await?;
     classroom::publish(&state, notices).await;
     Ok(response)
@@ -148,7 +156,7 @@ pub async fn quizzes(
 #[utoipa::path(post, path = "/v1/lessons/{id}/quizzes", tag = "lessons", request_body = OpenQuiz,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = [])),
     responses((status = 201, body = Quiz), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Another quiz is open", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, description = "Another quiz is open, or lesson_not_live", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn open_quiz(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,7 +169,8 @@ pub async fn open_quiz(
         Begin::Replay(r) => return Ok(r),
         Begin::Run(m) => m,
     };
-    let (quiz, notices) = classroom::open_quiz(m.tx(), &caller.user_id, &id, &req).await?;
+    let early = state.config().join_early_secs;
+    let (quiz, notices) = classroom::open_quiz(m.tx(), &caller.user_id, &id, &req, early).await?;
     let response = m.finish(StatusCode::CREATED, &quiz, None).await?;
     classroom::publish(&state, notices).await;
     Ok(response)
@@ -171,7 +180,7 @@ pub async fn open_quiz(
 #[utoipa::path(post, path = "/v1/lessons/{id}/quizzes/{quiz}/answer", tag = "lessons", request_body = QuizAnswer,
     params(("id" = String, Path), ("quiz" = String, Path), ("Idempotency-Key" = Option<String>, Header)), security(("bearer" = [])),
     responses((status = 200, body = Quiz), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "Already answered, or closed", body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, description = "Already answered, closed, or lesson_not_live", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn answer_quiz(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,7 +196,9 @@ pub async fn answer_quiz(
         Begin::Replay(r) => return Ok(r),
         Begin::Run(m) => m,
     };
-    let seen = classroom::answer_quiz(m.tx(), &caller.user_id, &id, &quiz, answer.option).await?;
+    let early = state.config().join_early_secs;
+    let seen =
+        classroom::answer_quiz(m.tx(), &caller.user_id, &id, &quiz, answer.option, early).await?;
     let response = m.finish(StatusCode::OK, &seen, None).await?;
     state.hub().tallies.answered(&state, &quiz);
     Ok(response)

@@ -20,7 +20,7 @@ use crate::{
 /// the lesson's window (it opens a configured time before the start) and to anyone not in it.
 #[utoipa::path(post, path = "/v1/lessons/{id}/join", tag = "lessons", params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = JoinTicket), (status = 404, body = ErrorBody),
-        (status = 409, description = "Not open now: too early, over or cancelled", body = ErrorBody),
+        (status = 409, description = "lesson_not_live: too early, over or cancelled", body = ErrorBody),
         (status = 503, description = "Interactive lessons are not configured", body = ErrorBody)))]
 pub async fn join(
     State(state): State<AppState>,
@@ -73,6 +73,7 @@ pub async fn webhook(
 #[utoipa::path(post, path = "/v1/lessons/{id}/stage", tag = "lessons", request_body = StageChange,
     params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 204, description = "Done"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "lesson_not_live: cancelled, over or not open yet", body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn stage(
     State(state): State<AppState>,
@@ -86,7 +87,15 @@ pub async fn stage(
         .as_ref()
         .ok_or_else(|| ApiError::unavailable("LiveKit is not set up on this server"))?;
     let mut conn = state.db().pool().acquire().await?;
-    live::set_stage(&mut conn, lk, &caller.user_id, &id, &change).await?;
+    live::set_stage(
+        &mut conn,
+        lk,
+        &caller.user_id,
+        &id,
+        &change,
+        state.config().join_early_secs,
+    )
+    .await?;
     drop(conn);
     // LiveKit took it: the room's queue and stage follow, and every phone is told.
     let mut tx = state.db().begin_write().await?;

@@ -229,16 +229,18 @@ pub(crate) async fn set_status(
 }
 
 /// Brings a participant on stage (may publish camera and microphone) or takes them off,
-/// through LiveKit's room service. Only the lead teacher (or an admin), and only for people
-/// in the lesson.
+/// through LiveKit's room service. Only the lead teacher (or an admin), only for people in
+/// the lesson, and only while it is open (`lesson_not_live` otherwise).
 pub async fn set_stage(
     conn: &mut sqlx::AnyConnection,
     lk: &LiveKitConfig,
     caller_id: &str,
     lesson_id: &str,
     change: &StageChange,
+    early_secs: u64,
 ) -> ApiResult<()> {
     let (lesson, standing) = access::visible_lesson(conn, caller_id, lesson_id).await?;
+    super::check_window(&lesson, early_secs, now_ms())?;
     if !standing.lead && !standing.admin {
         return Err(ApiError::forbidden("only the lead teacher runs the stage"));
     }

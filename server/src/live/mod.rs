@@ -41,21 +41,26 @@ fn role_of(standing: &Standing) -> (LessonRole, Option<String>) {
     }
 }
 
-/// The lesson is open for joining now: not cancelled or over, within its window.
-fn check_window(lesson: &LessonRow, early_secs: u64, now: i64) -> ApiResult<()> {
+/// The lesson is open now: not cancelled or over, within its window (from `early_secs` before
+/// the start until a little after the end). Joining and every action in the live room use
+/// this one rule; a refusal is `409 lesson_not_live`, its message saying why (the core reads
+/// "cancelled" and "over" in it).
+pub(crate) fn check_window(lesson: &LessonRow, early_secs: u64, now: i64) -> ApiResult<()> {
     match lesson.status {
-        LessonStatus::Cancelled => return Err(ApiError::conflict("the lesson was cancelled")),
-        LessonStatus::Ended => return Err(ApiError::conflict("the lesson is over")),
+        LessonStatus::Cancelled => {
+            return Err(ApiError::lesson_not_live("the lesson was cancelled"));
+        }
+        LessonStatus::Ended => return Err(ApiError::lesson_not_live("the lesson is over")),
         _ => {}
     }
     let opens = lesson.starts_at - early_secs as i64 * 1000;
     if now < opens {
-        return Err(ApiError::conflict(format!(
+        return Err(ApiError::lesson_not_live(format!(
             "the lesson's room opens at {opens} (server time, Unix ms)"
         )));
     }
     if now >= lesson.ends_at + OVERRUN_MS {
-        return Err(ApiError::conflict("the lesson is over"));
+        return Err(ApiError::lesson_not_live("the lesson is over"));
     }
     Ok(())
 }
