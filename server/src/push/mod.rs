@@ -10,7 +10,9 @@ pub mod devices;
 mod fcm;
 mod getui;
 mod log;
+pub mod prefs;
 pub mod queue;
+pub mod unreachable;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
