@@ -116,6 +116,12 @@ impl Client {
         crate::live::Live::wrap(self.inner.live())
     }
 
+    /// Replays: the list, playback, watch progress, offline downloads; uploading and
+    /// reviewing recordings for teachers and school admins.
+    pub fn replays(&self) -> Arc<crate::replays::Replays> {
+        crate::replays::Replays::wrap(self.inner.replays())
+    }
+
     /// The files this account is sending, with their progress.
     pub fn uploads(&self) -> Arc<Uploads> {
         Uploads::wrap(self.inner.uploads())

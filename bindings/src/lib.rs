@@ -28,6 +28,7 @@ mod live;
 mod live_room;
 mod logging;
 mod notices;
+mod replays;
 mod timetable;
 mod types;
 mod uploads;
@@ -39,6 +40,7 @@ pub use homework::{HomeworkHandle, HomeworkListener, InstructionFile, NewHomewor
 pub use live::{Live, LiveListener, LiveSession, MediaSession};
 pub use logging::{LogLevel, LogSink, init_logging};
 pub use notices::{NoticeListener, Notices};
+pub use replays::{NewRecording, ReplayListener, Replays};
 pub use timetable::{ReminderListener, Timetable, TimetableListener};
 pub use uploads::{UploadListener, UploadRequest, Uploads};
 

@@ -193,10 +193,33 @@ fn count(tally: &mut Tally, ok: bool, what: &str) {
     }
 }
 
+/// Each `tests/python/test_*.py` script, one server each.
 fn python(root: &Path, out: &Path, server: &Path, roster: &Path, tally: &mut Tally) {
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(root.join("tests/python"))
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    scripts.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("test_") && n.ends_with(".py"))
+    });
+    scripts.sort();
+    for script in scripts {
+        python_script(&script, root, out, server, roster, tally);
+    }
+}
+
+fn python_script(
+    script: &Path,
+    root: &Path,
+    out: &Path,
+    server: &Path,
+    roster: &Path,
+    tally: &mut Tally,
+) {
     let output = Command::new("python3")
         .current_dir(root)
-        .arg(root.join("tests/python/test_bindings.py"))
+        .arg(script)
         .env("PYTHONPATH", out.join("python"))
         .env("LIANXIAO_SERVER_BIN", server)
         .env("LIANXIAO_ROSTER_CSV", roster)
@@ -210,7 +233,9 @@ fn python(root: &Path, out: &Path, server: &Path, roster: &Path, tally: &mut Tal
             tally.passed += p;
             tally.failed += f;
             if f > 0 || !o.status.success() {
-                tally.failures.push("Python binding tests".into());
+                tally
+                    .failures
+                    .push(format!("Python binding tests ({})", script.display()));
                 if f == 0 {
                     tally.failed += 1;
                 }
