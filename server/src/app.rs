@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub replays: ReplayConfig,
     /// Push providers (APNs, FCM, Getui, the log sink).
     pub push: PushConfig,
+    /// How long a parent may go without contact or an accepted push before teachers see them
+    /// as unreachable (`LIANXIAO_UNREACHABLE_AFTER_HOURS`).
+    pub unreachable_after: Duration,
     /// Serve `PUT /v1/test/clock` (end-to-end tests only; see [`crate::clock`]).
     pub test_clock: bool,
 }
@@ -88,6 +91,7 @@ impl ServerConfig {
             broadcast: BroadcastConfig::default(),
             replays: ReplayConfig::default(),
             push: PushConfig::default(),
+            unreachable_after: crate::push::unreachable::DEFAULT_UNREACHABLE_AFTER,
             test_clock: false,
         }
     }
@@ -113,6 +117,7 @@ struct Inner {
     replays: Replays,
     push: Gateway,
     clock: Clock,
+    contacts: crate::push::unreachable::Contacts,
     housekeeping: tokio::task::JoinHandle<()>,
 }
 
@@ -158,6 +163,7 @@ impl AppState {
                 replays,
                 push,
                 clock,
+                contacts: Default::default(),
                 housekeeping,
             }),
         })
@@ -210,6 +216,13 @@ impl AppState {
     /// The clock quiet hours, caps and deadlines go by (movable in end-to-end tests).
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    /// Records that the caller's app was in touch (sync, realtime), at most once a minute each.
+    pub fn contact(&self, user_id: &str) {
+        self.inner
+            .contacts
+            .touch(&self.inner.db, user_id, self.inner.clock.now_ms());
     }
 
     /// Stops the background tasks and closes realtime sockets, then the database pool.

@@ -63,6 +63,10 @@ enum Command {
         /// How many seconds before a lesson its room opens.
         #[arg(long, env = "LIANXIAO_JOIN_EARLY_SECS", default_value_t = lianxiao_server::app::DEFAULT_JOIN_EARLY_SECS)]
         join_early_secs: u64,
+        /// Hours without a sync, realtime connection or accepted push before a parent is listed
+        /// for teachers as unreachable (fractions allowed).
+        #[arg(long, env = "LIANXIAO_UNREACHABLE_AFTER_HOURS", default_value_t = 72.0)]
+        unreachable_after_hours: f64,
         /// Where broadcast lessons' RTMP listeners bind (one ffmpeg per lesson being pushed).
         #[arg(long, env = "LIANXIAO_RTMP_LISTEN", default_value = "0.0.0.0")]
         rtmp_listen: std::net::IpAddr,
@@ -133,6 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             livekit_api_key,
             livekit_api_secret,
             join_early_secs,
+            unreachable_after_hours,
             rtmp_listen,
             rtmp_ports,
             rtmp_public_host,
@@ -172,6 +177,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     realtime: transcode_realtime,
                 },
                 push: PushConfig::from_env()?,
+                unreachable_after: std::time::Duration::try_from_secs_f64(
+                    unreachable_after_hours * 3600.0,
+                )
+                .map_err(|_| {
+                    anyhow::anyhow!("LIANXIAO_UNREACHABLE_AFTER_HOURS must be a number of hours, 0 or more")
+                })?,
                 test_clock,
                 broadcast: BroadcastConfig {
                     ffmpeg,

@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 use crate::{
     db::now_ms,
     error::{ApiError, ApiResult},
-    homework, lessons, notices, org, replays,
+    homework, lessons, notices, org, push, replays,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -139,7 +139,12 @@ pub async fn page(
             EntityKind::WatchPosition => replays::watch::load_position(conn, user_id, &c.id)
                 .await?
                 .map(|position| SyncItem::WatchPosition { position }),
-            // Not yet recorded as a change (issue 6's settings work emits it).
+            // One per account, under the account's own id.
+            EntityKind::NotificationSettings if c.id == user_id => {
+                Some(SyncItem::NotificationSettings {
+                    settings: push::prefs::load(conn, user_id).await?,
+                })
+            }
             EntityKind::NotificationSettings => None,
         };
         items.push(item.unwrap_or_else(removed_item));

@@ -13,6 +13,7 @@ mod homework;
 mod lessons;
 mod live;
 mod notices;
+mod notification_settings;
 mod replays;
 mod sync;
 mod test_clock;
@@ -95,6 +96,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::remind))
         .routes(routes!(devices::notice_pushes))
         .routes(routes!(devices::register, devices::unregister))
+        .routes(routes!(notification_settings::get, notification_settings::put))
+        .routes(routes!(notification_settings::unreachable))
         .routes(routes!(homework::list, homework::assign))
         .routes(routes!(homework::get, homework::edit, homework::delete))
         .routes(routes!(homework::report))

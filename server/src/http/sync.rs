@@ -31,6 +31,7 @@ pub async fn sync(
     caller: Caller,
     Query(p): Query<SyncParams>,
 ) -> ApiResult<Json<SyncPage>> {
+    state.contact(&caller.user_id);
     let mut conn = state.db().pool().acquire().await?;
     let limit = p.limit.unwrap_or(SYNC_PAGE_DEFAULT);
     sync::page(&mut conn, &caller.user_id, p.since.as_deref(), limit)
@@ -51,6 +52,7 @@ pub async fn events(
     caller: Caller,
     ws: WebSocketUpgrade,
 ) -> Response {
+    state.contact(&caller.user_id);
     let hub = state.hub().clone();
     ws.on_upgrade(move |socket| realtime::serve_socket(socket, hub, caller.user_id))
 }

@@ -1,0 +1,357 @@
+//! Notification settings and unreachable parents end to end, against the real server binary
+//! on SQLite, or PostgreSQL with `LIANXIAO_TEST_BACKEND=postgres`: settings round trip with
+//! refusals that change nothing, a parent who turned notices off for a child gets no push for
+//! that class's notice while the other parent does, and the class's teachers see which parents
+//! nothing reaches (the server's test clock moves time on; nothing sleeps).
+
+use std::time::{Duration, Instant};
+
+use lianxiao_tests::{Backend, TestServer, api::Api, logins::*};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn server(env: &[(&str, &str)]) -> TestServer {
+    let server = TestServer::start_with_env(&Backend::from_env(), env);
+    server.import_demo_roster();
+    server
+}
+
+async fn put_settings(api: &Api, body: Value, key: Option<&str>) -> lianxiao_tests::api::Reply {
+    api.call(Method::PUT, "/v1/notification-settings", Some(body), key)
+        .await
+}
+
+async fn settings(api: &Api) -> Value {
+    let r = api.get("/v1/notification-settings").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body
+}
+
+fn kinds(settings: &Value, child: &str) -> Value {
+    settings["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["child_id"] == child)
+        .unwrap_or_else(|| panic!("{child} not in {settings}"))["kinds"]
+        .clone()
+}
+
+fn all_on() -> Value {
+    json!({"notices": true, "homework_graded": true, "homework_missing": true, "lesson_starting": true})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_round_trip_reach_sync_and_refuse_what_is_not_yours() {
+    let server = server(&[]);
+    let base = server.url();
+    let parent = Api::login(&base, PARENT_TWO_CHILDREN).await;
+    let main_child = Api::login(&base, STUDENT_MAIN_1B).await.user_id();
+    let shiqiao_child = Api::login(&base, STUDENT_SHIQIAO_A).await.user_id();
+    let other_child = Api::login(&base, STUDENT_MAIN_1A).await.user_id();
+
+    // Defaults: one entry per child, everything on, no quiet hours, never changed.
+    let before = settings(&parent).await;
+    assert_eq!(before["children"].as_array().unwrap().len(), 2, "{before}");
+    assert_eq!(kinds(&before, &main_child), all_on());
+    assert_eq!(kinds(&before, &shiqiao_child), all_on());
+    assert!(before.get("quiet_hours").is_none(), "{before}");
+    assert_eq!(before["updated_at"], 0);
+    let (_, cursor) = parent.sync_all(None).await;
+
+    let change = json!({
+        "quiet_hours": {"start_minute": 22 * 60, "end_minute": 6 * 60 + 30},
+        "children": [{"child_id": shiqiao_child, "kinds": {
+            "notices": true, "homework_graded": false, "homework_missing": true, "lesson_starting": true}}],
+    });
+    let r = put_settings(&parent, change.clone(), Some("settings-1")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(kinds(&r.body, &shiqiao_child)["homework_graded"], false);
+    assert_eq!(kinds(&r.body, &main_child), all_on());
+    assert_eq!(r.body["quiet_hours"]["start_minute"], 1320);
+    assert!(r.body["updated_at"].as_i64().unwrap() > 0);
+    assert_eq!(settings(&parent).await, r.body);
+
+    // The same request again is answered as before; the key with another request is refused.
+    let again = put_settings(&parent, change.clone(), Some("settings-1")).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body, r.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    let reused = put_settings(&parent, json!({"children": []}), Some("settings-1")).await;
+    assert_eq!(reused.status, StatusCode::CONFLICT, "{:?}", reused.body);
+
+    // Every phone of the account learns it through sync: one item, the account's own.
+    let (items, _) = parent.sync_all(Some(&cursor)).await;
+    let synced: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["type"] == "notification_settings")
+        .collect();
+    assert_eq!(synced.len(), 1, "{items:?}");
+    assert_eq!(synced[0]["settings"], r.body);
+
+    // Refusals change nothing.
+    let not_mine = put_settings(
+        &parent,
+        json!({"children": [{"child_id": other_child, "kinds": all_on()}]}),
+        None,
+    )
+    .await;
+    assert_eq!(not_mine.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(not_mine.body["field"], "children", "{:?}", not_mine.body);
+    let twice = put_settings(
+        &parent,
+        json!({"children": [{"child_id": main_child, "kinds": all_on()}, {"child_id": main_child, "kinds": all_on()}]}),
+        None,
+    )
+    .await;
+    assert_eq!(twice.body["field"], "children", "{:?}", twice.body);
+    let bad_quiet = put_settings(
+        &parent,
+        json!({"quiet_hours": {"start_minute": 1440, "end_minute": 60}, "children": []}),
+        None,
+    )
+    .await;
+    assert_eq!(bad_quiet.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad_quiet.body["field"], "quiet_hours",
+        "{:?}",
+        bad_quiet.body
+    );
+    assert_eq!(settings(&parent).await, r.body);
+
+    // Another parent sees only their own child; students and teachers one entry, themselves.
+    let other_parent = settings(&Api::login(&base, PARENT_ONE_CHILD).await).await;
+    let ids: Vec<&Value> = other_parent["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["child_id"])
+        .collect();
+    assert_eq!(ids, vec![&json!(other_child)]);
+    assert_eq!(kinds(&other_parent, &other_child), all_on());
+    for login in [STUDENT_MAIN_1A, LEAD_TEACHER] {
+        let api = Api::login(&base, login).await;
+        let own = settings(&api).await;
+        assert_eq!(own["children"].as_array().unwrap().len(), 1, "{own}");
+        assert_eq!(own["children"][0]["child_id"], api.user_id());
+    }
+    let anonymous = reqwest::Client::new()
+        .get(format!("{base}/v1/notification-settings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // The routes are in the OpenAPI document.
+    let doc: Value = reqwest::get(format!("{base}/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/v1/notification-settings"]["put"].is_object());
+    assert!(doc["paths"]["/v1/classes/{id}/unreachable-parents"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["UpdateNotificationSettings"].is_object());
+}
+
+/// Registers a phone on the development log sink for the signed-in account.
+async fn phone(api: &Api, device_id: &str) {
+    let r = api
+        .call(
+            Method::PUT,
+            &format!("/v1/devices/{device_id}"),
+            Some(json!({"platform": "android", "provider": "log", "token": format!("tok-{device_id}"),
+                "app_version": "1.0.0", "locale": "zh-CN"})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+/// Posts a notice to classes; returns its id.
+async fn notice(author: &Api, classes: &[String], title: &str) -> String {
+    let r = author.post_notice(classes, title, false, false).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+/// A recipient's pushes for a notice once none is queued any more.
+async fn pushes_of(author: &Api, notice_id: &str, user_id: &str) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let r = author.get(&format!("/v1/notices/{notice_id}/pushes")).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let all: Vec<Value> = r.body["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["pushes"].as_array().unwrap().clone())
+            .collect();
+        if all.iter().all(|p| p["state"] != "queued") {
+            let me = r.body["recipients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["user_id"] == user_id)
+                .unwrap_or_else(|| panic!("{user_id} is no recipient: {}", r.body));
+            return me["pushes"].as_array().unwrap().clone();
+        }
+        assert!(start.elapsed() < PATIENCE, "pushes stay queued: {}", r.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_who_turned_notices_off_for_a_child_gets_no_push_for_that_class() {
+    let server = server(&[]);
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let branch = Api::login(&base, BRANCH_TEACHER).await;
+    let zhao = Api::login(&base, PARENT_TWO_CHILDREN).await;
+    let li = Api::login(&base, PARENT_ONE_CHILD).await;
+    let main_child = Api::login(&base, STUDENT_MAIN_1B).await.user_id();
+    phone(&zhao, "zhao-phone-1").await;
+    phone(&li, "li-phone-1").await;
+
+    // Notices off for the child in the main school only; the other child keeps them.
+    let off = json!({"notices": false, "homework_graded": true, "homework_missing": true, "lesson_starting": true});
+    let r = put_settings(
+        &zhao,
+        json!({"children": [{"child_id": main_child, "kinds": off}]}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    let main_notice = notice(&lead, &lead.taught_classes(), "春游通知").await;
+    let zhao_pushes = pushes_of(&lead, &main_notice, &zhao.user_id()).await;
+    assert_eq!(zhao_pushes.len(), 1, "{zhao_pushes:?}");
+    assert_eq!(zhao_pushes[0]["state"], "skipped");
+    assert_eq!(zhao_pushes[0]["reason"], "turned_off");
+    let li_pushes = pushes_of(&lead, &main_notice, &li.user_id()).await;
+    assert_eq!(li_pushes.len(), 1, "{li_pushes:?}");
+    assert_eq!(li_pushes[0]["state"], "sent");
+    // The notice itself still reaches the parent through sync: only the push is held back.
+    assert!(zhao.notice_ids().await.contains(&main_notice));
+
+    // The other child's class still pushes to the same parent.
+    let branch_notice = notice(&branch, &branch.taught_classes(), "数学测验").await;
+    let zhao_pushes = pushes_of(&branch, &branch_notice, &zhao.user_id()).await;
+    assert_eq!(zhao_pushes.len(), 1, "{zhao_pushes:?}");
+    assert_eq!(zhao_pushes[0]["state"], "sent");
+}
+
+/// The class's unreachable parents' ids, as `viewer` asks.
+async fn unreachable(viewer: &Api, class_id: &str) -> Vec<String> {
+    let r = viewer
+        .get(&format!("/v1/classes/{class_id}/unreachable-parents"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["parent"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Waits until the class's unreachable parents are `want` (contacts are recorded in the
+/// background).
+async fn unreachable_becomes(viewer: &Api, class_id: &str, mut want: Vec<String>) {
+    want.sort();
+    let start = Instant::now();
+    loop {
+        let mut got = unreachable(viewer, class_id).await;
+        got.sort();
+        if got == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "unreachable in {class_id}: {got:?}, expected {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teachers_see_the_parents_nothing_reaches() {
+    let server = server(&[("LIANXIAO_TEST_CLOCK", "true")]);
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let (main_1, main_2) = {
+        let s1 = Api::login(&base, STUDENT_MAIN_1A).await.student_class();
+        let s2 = Api::login(&base, STUDENT_MAIN_2A).await.student_class();
+        (s1, s2)
+    };
+    let li = Api::login(&base, PARENT_ONE_CHILD).await;
+    let zhao = Api::login(&base, PARENT_TWO_CHILDREN).await;
+    let sun = Api::login(&base, PARENT_MAIN_2).await;
+
+    // Nobody has synced or been pushed to: every parent of the class is listed, with their
+    // children in the class.
+    let r = lead
+        .get(&format!("/v1/classes/{main_1}/unreachable-parents"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let listed = r.body.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let zhao_entry = listed
+        .iter()
+        .find(|p| p["parent"]["id"] == zhao.user_id())
+        .unwrap();
+    assert_eq!(zhao_entry["children"].as_array().unwrap().len(), 1);
+    assert!(zhao_entry.get("last_seen_at").is_none());
+
+    // p_zhao syncs; p_li's phone accepts a push; p_sun does neither.
+    zhao.sync_all(None).await;
+    phone(&li, "li-phone-2").await;
+    let n = notice(&lead, &lead.taught_classes(), "家长会").await;
+    assert_eq!(
+        pushes_of(&lead, &n, &li.user_id()).await[0]["state"],
+        "sent"
+    );
+    unreachable_becomes(&lead, &main_1, vec![]).await;
+    unreachable_becomes(&lead, &main_2, vec![sun.user_id()]).await;
+
+    // Three days and an hour later, nothing has come through from anyone.
+    let county = Api::login(&base, COUNTY_ADMIN).await;
+    let later = lianxiao_tests::bench::now_ms() + 73 * 3600 * 1000;
+    let moved = county
+        .call(
+            Method::PUT,
+            "/v1/test/clock",
+            Some(json!({"now": later})),
+            None,
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    unreachable_becomes(&lead, &main_1, vec![li.user_id(), zhao.user_id()]).await;
+    // A sync brings p_zhao back.
+    zhao.sync_all(None).await;
+    unreachable_becomes(&lead, &main_1, vec![li.user_id()]).await;
+
+    // The school's admin and the county admin may look; other teachers, assistants and parents
+    // may not; an unknown class is not found.
+    let admin = Api::login(&base, SCHOOL_ADMIN).await;
+    assert_eq!(unreachable(&admin, &main_1).await, vec![li.user_id()]);
+    assert_eq!(unreachable(&county, &main_1).await, vec![li.user_id()]);
+    for login in [
+        BRANCH_TEACHER,
+        ASSISTANT_SHIQIAO,
+        PARENT_ONE_CHILD,
+        STUDENT_MAIN_1A,
+    ] {
+        let api = Api::login(&base, login).await;
+        let r = api
+            .get(&format!("/v1/classes/{main_1}/unreachable-parents"))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{login}: {:?}", r.body);
+    }
+    let r = lead
+        .get("/v1/classes/no-such-class/unreachable-parents")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+}
