@@ -135,6 +135,13 @@ pub enum Command {
     /// and cancelling (teachers; online), and lessons moved or cancelled since you looked.
     #[command(subcommand)]
     Lessons(LessonsCommand),
+    /// Replays (回放): list, play, watch progress, offline downloads and their storage;
+    /// uploading a classroom recording (teachers) and the school's review (admins).
+    #[command(subcommand)]
+    Replays(crate::commands::replays::ReplaysCommand),
+    /// The live room of a lesson: hands, stage, chat, mutes and quizzes.
+    #[command(subcommand)]
+    Live(crate::commands::live::LiveCommand),
 }
 
 /// `lessons` commands. Lesson ids can be shortened to a unique prefix. Times are in the

@@ -65,6 +65,8 @@ fn wants_json(command: &Command) -> bool {
         },
         Command::Homework(h) => h.json(),
         Command::Lessons(l) => l.json(),
+        Command::Replays(r) => r.json(),
+        Command::Live(l) => l.json(),
         Command::Login { .. } | Command::Switch { .. } | Command::Logout { .. } => false,
     }
 }
@@ -82,5 +84,7 @@ async fn run(cli: Cli, out: Out) -> CliResult {
         Command::Notices(n) => commands::notices::run(&ctx, n).await,
         Command::Homework(h) => commands::homework::run(&ctx, h).await,
         Command::Lessons(l) => commands::lessons::run(&ctx, l).await,
+        Command::Replays(r) => commands::replays::run(&ctx, r).await,
+        Command::Live(l) => commands::live::run(&ctx, l).await,
     }
 }

@@ -3,5 +3,7 @@
 pub mod accounts;
 pub mod homework;
 pub mod lessons;
+pub mod live;
 pub mod notices;
+pub mod replays;
 pub mod sync;
