@@ -283,6 +283,11 @@ pub struct IngestTicket {
     pub stream_key: String,
     /// Both in one URL, for encoders that take a single address.
     pub publish_url: String,
+    /// The same ingest over SRT, for encoders that push it (MPEG-TS with H.264 and AAC):
+    /// `srt://host:port?streamid=<key>&passphrase=<key>` (the key is the SRT passphrase).
+    /// Absent when the server takes no SRT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srt_url: Option<String>,
     /// The lesson's status now (`live` while a push is arriving).
     pub status: LessonStatus,
 }

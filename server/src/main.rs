@@ -76,6 +76,14 @@ enum Command {
         /// Host name encoders push to; the host the teacher's app called when absent.
         #[arg(long, env = "LIANXIAO_RTMP_PUBLIC_HOST")]
         rtmp_public_host: Option<String>,
+        /// Where broadcast lessons' SRT listeners bind (UDP, on each lesson's RTMP port
+        /// number; the stream key is the passphrase); `off` for no SRT ingest.
+        #[arg(long, env = "LIANXIAO_SRT_LISTEN", default_value = "0.0.0.0")]
+        srt_listen: String,
+        /// Host LiveKit's egress pushes interactive lessons' rooms to (this server's RTMP
+        /// ingest as LiveKit reaches it); when set, interactive lessons are on HLS too.
+        #[arg(long, env = "LIANXIAO_EGRESS_RTMP_HOST")]
+        egress_rtmp_host: Option<String>,
         /// Length of a broadcast's HLS segments in seconds.
         #[arg(long, env = "LIANXIAO_HLS_SEGMENT_SECS", default_value_t = broadcast::DEFAULT_SEGMENT_SECS)]
         hls_segment_secs: u32,
@@ -141,6 +149,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rtmp_listen,
             rtmp_ports,
             rtmp_public_host,
+            srt_listen,
+            egress_rtmp_host,
             hls_segment_secs,
             ffmpeg,
             ffprobe,
@@ -189,6 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rtmp_listen,
                     rtmp_ports,
                     rtmp_public_host: rtmp_public_host.filter(|h| !h.is_empty()),
+                    srt_listen: broadcast::parse_srt_listen(&srt_listen)
+                        .map_err(|e| anyhow::anyhow!("LIANXIAO_SRT_LISTEN: {e}"))?,
+                    egress_rtmp_host: egress_rtmp_host.filter(|h| !h.is_empty()),
                     segment_secs: hls_segment_secs,
                 },
             };

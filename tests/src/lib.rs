@@ -21,6 +21,7 @@ use anyhow::{Context, bail};
 
 pub mod api;
 pub mod bench;
+pub mod broadcast;
 pub mod livekit_fakes;
 pub mod phone;
 pub mod proxy;

@@ -6,11 +6,14 @@
 
 use std::{
     collections::BTreeSet,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use lianxiao_server::broadcast::sign::UrlSigner;
+use lianxiao_tests::broadcast::{
+    fetch, follow, free_port, hls_secret, push, push_until_live, resolve, status, wait_status,
+};
 use lianxiao_tests::{Backend, TestServer, api::Api, logins::*};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,178 +25,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// What a classroom recording system sends: 640x360 test video and a tone, in real time.
-fn push(url: &str, secs: u32) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", &secs.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args([
-            "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg must be installed (scripts/test.sh installs it)")
-}
-
-/// Pushes until the lesson is live, starting the encoder again if it gave up (as encoders
-/// do when the listener is not up yet).
-async fn push_until_live(url: &str, api: &Api, id: &str, server: &TestServer) -> Child {
-    let start = Instant::now();
-    let mut encoder = push(url, 60);
-    loop {
-        if status(api, id).await == "live" {
-            return encoder;
-        }
-        if encoder.try_wait().unwrap().is_some() {
-            encoder = push(url, 60);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the push never went live; server log:\n{}",
-            server.log_tail(40)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Fetches without credentials: the signature in the URL is all a player has.
-async fn fetch(base: &str, url: &str) -> (StatusCode, Vec<u8>) {
-    let r = lianxiao_tests::api::http()
-        .get(format!("{base}{url}"))
-        .send()
-        .await
-        .expect("server reachable");
-    let status = r.status();
-    (status, r.bytes().await.unwrap().to_vec())
-}
-
-/// `/v1/hls/L/low/index.m3u8?q` + `seg_3.ts?q` → `/v1/hls/L/low/seg_3.ts?q`.
-fn resolve(playlist_url: &str, uri: &str) -> String {
-    let path = playlist_url.split('?').next().unwrap();
-    format!("{}/{uri}", &path[..path.rfind('/').unwrap()])
-}
-
-/// A media playlist: its media sequence and its segments (number, URI), and whether a
-/// discontinuity is marked.
-struct MediaPlaylist {
-    sequence: u64,
-    segments: Vec<(u64, String)>,
-    discontinuity: bool,
-}
-
-fn parse_media(text: &str) -> MediaPlaylist {
-    let mut sequence = None;
-    let mut segments = Vec::new();
-    for line in text.lines() {
-        if let Some(n) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
-            sequence = Some(n.trim().parse().unwrap());
-        } else if !line.starts_with('#') && !line.trim().is_empty() {
-            let name = line.split('?').next().unwrap();
-            let n = name
-                .strip_prefix("seg_")
-                .and_then(|s| s.strip_suffix(".ts"))
-                .unwrap_or_else(|| panic!("unexpected segment {name}"))
-                .parse()
-                .unwrap();
-            segments.push((n, line.to_owned()));
-        }
-    }
-    MediaPlaylist {
-        sequence: sequence.expect("EXT-X-MEDIA-SEQUENCE"),
-        segments,
-        discontinuity: text.contains("#EXT-X-DISCONTINUITY"),
-    }
-}
-
-async fn status(api: &Api, id: &str) -> String {
-    let r = api.get(&format!("/v1/lessons/{id}")).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    r.body["status"].as_str().unwrap().to_owned()
-}
-
-async fn wait_status(api: &Api, id: &str, want: &str, within: Duration) {
-    let start = Instant::now();
-    loop {
-        let now = status(api, id).await;
-        if now == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < within,
-            "the lesson stayed {now}, expected {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Follows a media playlist while the push runs: every segment it lists is checked to
-/// continue the numbering (media sequence = first segment's number, no gaps), and the
-/// newest segment is fetched. Returns every segment number seen.
-async fn follow(base: &str, url: &str, for_secs: u64, seen: &mut BTreeSet<u64>) -> MediaPlaylist {
-    let start = Instant::now();
-    loop {
-        let (s, body) = fetch(base, url).await;
-        assert_eq!(s, StatusCode::OK);
-        let text = String::from_utf8(body).unwrap();
-        let p = parse_media(&text);
-        for (i, (n, _)) in p.segments.iter().enumerate() {
-            assert_eq!(*n, p.sequence + i as u64, "numbering continues:\n{text}");
-        }
-        if let Some(&last_seen) = seen.iter().next_back()
-            && let Some((first, _)) = p.segments.first()
-        {
-            assert!(*first <= last_seen + 1, "no segment skipped:\n{text}");
-        }
-        seen.extend(p.segments.iter().map(|(n, _)| *n));
-        if let Some((_, uri)) = p.segments.last() {
-            let (s, ts) = fetch(base, &resolve(url, uri)).await;
-            assert_eq!(s, StatusCode::OK);
-            assert_eq!(ts.first(), Some(&0x47), "an MPEG-TS segment");
-        }
-        if start.elapsed() >= Duration::from_secs(for_secs) {
-            return p;
-        }
-        tokio::time::sleep(Duration::from_millis(700)).await;
-    }
-}
-
-async fn hls_secret(server: &TestServer) -> String {
-    sqlx::any::install_default_drivers();
-    let url = server.database_url().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}",
-            server.data_dir().join("lianxiao.sqlite3").display()
-        )
-    });
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    let secret: String = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = 'hls'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    secret
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,4 +290,135 @@ async fn a_pushed_lesson_reaches_viewers_on_signed_hls_and_survives_a_dropped_pu
     }
     assert_eq!(status(&lead, &id).await, "cancelled");
     assert_eq!(lead.get(&ingest_path).await.status, StatusCode::CONFLICT);
+}
+
+/// The same ingest over SRT, what newer recording systems push over lossy links: the lead's
+/// ticket gives an `srt://` address whose passphrase is the stream key; a push with another
+/// passphrase is refused in SRT's handshake; the push is packaged into the same signed HLS,
+/// drops (Interrupted) and comes back (Live, the same playlists continue), and a cancelled
+/// lesson cuts it off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_srt_push_with_the_lesson_key_goes_live_and_resumes_on_the_same_playlists() {
+    let port = free_port();
+    let ports = format!("{port}-{port}");
+    let server = TestServer::start_with_env(
+        &Backend::from_env(),
+        &[
+            ("LIANXIAO_RTMP_LISTEN", "127.0.0.1"),
+            ("LIANXIAO_SRT_LISTEN", "127.0.0.1"),
+            ("LIANXIAO_RTMP_PORTS", &ports),
+            ("LIANXIAO_HLS_SEGMENT_SECS", "1"),
+        ],
+    );
+    server.import_demo_roster();
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let student = Api::login(&base, STUDENT_MAIN_1A).await;
+    let start = now_ms() + 5 * MINUTE;
+    let r = lead
+        .post(
+            "/v1/lessons",
+            json!({
+                "subject": "家庭教育", "title": "怎样陪孩子运动", "mode": "broadcast",
+                "starts_at": start, "ends_at": start + 40 * MINUTE,
+                "lead_class_id": student.student_class(),
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    let r = student
+        .call(Method::POST, &format!("/v1/lessons/{id}/join"), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let low_url = r.body["hls"]["renditions"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let master_url = r.body["hls"]["master_url"].as_str().unwrap().to_owned();
+
+    let ingest_path = format!("/v1/lessons/{id}/ingest");
+    let r = lead.get(&ingest_path).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let key = r.body["stream_key"].as_str().unwrap().to_owned();
+    let srt_url = r.body["srt_url"]
+        .as_str()
+        .expect("an SRT address")
+        .to_owned();
+    assert_eq!(
+        srt_url,
+        format!("srt://127.0.0.1:{port}?streamid={key}&passphrase={key}")
+    );
+
+    // Another passphrase (an old key, say) is refused before any media flows.
+    let wrong = format!("srt://127.0.0.1:{port}?streamid={key}&passphrase=not-the-lessons-key");
+    let t = Instant::now();
+    while !server
+        .log_tail(200)
+        .contains("SRT push with the wrong stream key")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{}",
+            server.log_tail(40)
+        );
+        let mut refused = push(&wrong, 3);
+        let tried = Instant::now();
+        while refused.try_wait().unwrap().is_none() && tried.elapsed() < Duration::from_secs(6) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = refused.kill();
+        let _ = refused.wait();
+    }
+    assert_eq!(status(&lead, &id).await, "scheduled");
+    assert_eq!(fetch(&base, &master_url).await.0, StatusCode::NOT_FOUND);
+
+    // The SRT push goes live on the same HLS ladder.
+    let mut first = push_until_live(&srt_url, &student, &id, &server).await;
+    let mut seen = BTreeSet::new();
+    follow(&base, &low_url, 4, &mut seen).await;
+    assert!(seen.len() >= 3, "segments of the SRT push: {seen:?}");
+    let (s, master) = fetch(&base, &master_url).await;
+    assert_eq!(s, StatusCode::OK);
+    let master = String::from_utf8(master).unwrap();
+    assert!(
+        master.contains("low/index.m3u8") && master.contains("audio/index.m3u8"),
+        "{master}"
+    );
+
+    // It drops and comes back: Interrupted, then Live with the playlist carrying on.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    wait_status(&lead, &id, "interrupted", Duration::from_secs(20)).await;
+    let before = *seen.iter().next_back().unwrap();
+    let mut second = push_until_live(&srt_url, &student, &id, &server).await;
+    let p = follow(&base, &low_url, 3, &mut seen).await;
+    assert!(p.discontinuity, "the resumed push is marked");
+    let after = *seen.iter().next_back().unwrap();
+    assert!(
+        after > before + 1,
+        "segments continue: {before} then {after}"
+    );
+    let all: Vec<u64> = seen.iter().copied().collect();
+    assert!(
+        all.windows(2).all(|w| w[1] == w[0] + 1),
+        "one numbering across both pushes: {all:?}"
+    );
+
+    // Cancelled while the SRT push is coming: it is cut off.
+    let r = lead
+        .post(
+            &format!("/v1/lessons/{id}/cancel"),
+            json!({"reason": "停电"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let t = Instant::now();
+    while second.try_wait().unwrap().is_none() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the SRT push to a cancelled lesson goes on"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

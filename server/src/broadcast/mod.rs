@@ -7,10 +7,14 @@
 //! segments, a master playlist). A push that stops makes the lesson Interrupted, the next
 //! push resumes it (Live) and its segments continue the same playlists.
 //!
+//! An SRT push with the same stream key (as passphrase) is taken too, on the same port number
+//! over UDP, and fed into the lesson's RTMP listener ([`srt`]).
+//!
 //! Viewers get signed, expiring URLs in their join ticket ([`sign`]); fetching a playlist or
 //! a segment counts as watching ([`viewers`]).
 
 pub mod sign;
+mod srt;
 pub(crate) mod supervisor;
 pub mod viewers;
 
@@ -43,6 +47,12 @@ pub struct BroadcastConfig {
     pub rtmp_ports: (u16, u16),
     /// The host encoders push to; the API request's host when absent.
     pub rtmp_public_host: Option<String>,
+    /// The host LiveKit's egress workers push interactive lessons' rooms to (this server's
+    /// RTMP ingest as they reach it). Interactive lessons are not on HLS when absent.
+    pub egress_rtmp_host: Option<String>,
+    /// Where the SRT listeners bind (UDP, each on its lesson's RTMP port number); no SRT
+    /// ingest when absent.
+    pub srt_listen: Option<IpAddr>,
     /// Length of an HLS segment in seconds (short: viewers lag the teacher by about three).
     pub segment_secs: u32,
 }
@@ -54,6 +64,8 @@ impl Default for BroadcastConfig {
             rtmp_listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             rtmp_ports: DEFAULT_RTMP_PORTS,
             rtmp_public_host: None,
+            srt_listen: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            egress_rtmp_host: None,
             segment_secs: DEFAULT_SEGMENT_SECS,
         }
     }
@@ -79,6 +91,17 @@ pub fn parse_ports(s: &str) -> Result<(u16, u16), String> {
         return Err(format!("not a port range: {s}"));
     }
     Ok((a, b))
+}
+
+/// Parses `LIANXIAO_SRT_LISTEN`: an address, or `off` for no SRT ingest.
+pub fn parse_srt_listen(s: &str) -> Result<Option<IpAddr>, String> {
+    match s.trim() {
+        "off" | "none" | "" => Ok(None),
+        ip => ip
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("not an address (or `off`): {ip}")),
+    }
 }
 
 /// The running ingests and what viewers are seen doing.
@@ -135,7 +158,7 @@ impl Broadcasts {
             }),
         };
         let open = sqlx::query(
-            "SELECT b.lesson_id, b.stream_key, b.port, l.starts_at, l.ends_at FROM broadcast_ingests b \
+            "SELECT b.lesson_id, b.stream_key, b.port, l.starts_at, l.ends_at, l.mode FROM broadcast_ingests b \
              JOIN lessons l ON l.id = b.lesson_id \
              WHERE l.ends_at > $1 AND l.status NOT IN ('ended', 'cancelled')",
         )
@@ -149,15 +172,18 @@ impl Broadcasts {
                 port: r.try_get::<i64, _>("port")? as u16,
                 opens_at: r.try_get::<i64, _>("starts_at")? - open_early_secs as i64 * 1000,
                 closes_at: r.try_get::<i64, _>("ends_at")? + OVERRUN_MS,
+                push_sets_status: r.try_get::<String, _>("mode")? == LessonMode::Broadcast.as_str(),
             };
             // A fresh listener has no push yet: a lesson left Live by a server that died is not.
-            supervisor::change_status(
-                &broadcasts.inner,
-                &ingest.lesson_id,
-                LessonStatus::Interrupted,
-                &[LessonStatus::Live],
-            )
-            .await;
+            if ingest.push_sets_status {
+                supervisor::change_status(
+                    &broadcasts.inner,
+                    &ingest.lesson_id,
+                    LessonStatus::Interrupted,
+                    &[LessonStatus::Live],
+                )
+                .await;
+            }
             broadcasts.ensure_running(ingest);
         }
         Ok(broadcasts)
@@ -189,8 +215,8 @@ impl Broadcasts {
         running.insert(lesson_id, task);
     }
 
-    /// `GET /v1/lessons/{id}/ingest`: the lead teacher's RTMP address and stream key; the
-    /// first call makes the key; the listener opens with the lesson's join window.
+    /// `GET /v1/lessons/{id}/ingest`: the lead teacher's RTMP (and SRT) address and stream
+    /// key; the first call makes the key; the listeners open with the lesson's join window.
     pub async fn ingest(
         &self,
         conn: &mut AnyConnection,
@@ -227,6 +253,11 @@ impl Broadcasts {
         let ticket = IngestTicket {
             publish_url: format!("{rtmp_url}/{}", ingest.stream_key),
             rtmp_url,
+            srt_url: self
+                .inner
+                .config
+                .srt_listen
+                .map(|_| srt::publish_url(&host, ingest.port, &ingest.stream_key)),
             stream_key: ingest.stream_key.clone(),
             status: lesson.status,
         };
@@ -251,6 +282,7 @@ impl Broadcasts {
                 port: r.try_get::<i64, _>("port")? as u16,
                 opens_at,
                 closes_at,
+                push_sets_status: lesson.mode == LessonMode::Broadcast,
             });
         }
         let taken: Vec<i64> = sqlx::query_scalar(
@@ -285,7 +317,18 @@ impl Broadcasts {
             port,
             opens_at,
             closes_at,
+            push_sets_status: lesson.mode == LessonMode::Broadcast,
         })
+    }
+
+    /// Opens an interactive lesson's ingest for LiveKit's egress of its room (see
+    /// `live::egress`): its key and port, and its listener from now until the window closes.
+    /// Returns the stream key and port.
+    pub async fn open_for_room(&self, lesson: &LessonRow) -> ApiResult<(String, u16)> {
+        let ingest = self.ingest_row(lesson, lesson.ends_at + OVERRUN_MS).await?;
+        let opened = (ingest.stream_key.clone(), ingest.port);
+        self.ensure_running(ingest);
+        Ok(opened)
     }
 
     /// Stops every ingest (their ffmpeg processes are killed with them).
@@ -306,6 +349,10 @@ pub(crate) struct Ingest {
     /// The listener starts then: a key fetched days ahead holds no process until the lesson.
     pub opens_at: Millis,
     pub closes_at: Millis,
+    /// A broadcast lesson is Live while its push arrives and Interrupted when it stops; an
+    /// interactive lesson's push is LiveKit's egress of its room, whose own webhooks say
+    /// when the lesson is live, so its push leaves the status alone.
+    pub push_sets_status: bool,
 }
 
 /// `example.cn:8080` → `example.cn`; `[::1]:8080` → `[::1]`.
@@ -359,5 +406,11 @@ mod tests {
         assert_eq!(host_only("school.example.cn:8080"), "school.example.cn");
         assert_eq!(host_only("[::1]:8080"), "[::1]");
         assert_eq!(host_only("school.example.cn"), "school.example.cn");
+        assert_eq!(parse_srt_listen("off"), Ok(None));
+        assert_eq!(
+            parse_srt_listen("127.0.0.1"),
+            Ok(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
+        );
+        assert!(parse_srt_listen("here").is_err());
     }
 }

@@ -10,6 +10,9 @@
 //! encoding); when the lesson is over the runs are joined into one recording that becomes the
 //! lesson's replay (see `replays`).
 //!
+//! An SRT push reaches the same ffmpeg through a relay into its RTMP listener ([`super::srt`]),
+//! which runs beside it for as long as the ingest is open.
+//!
 //! ffmpeg runs under a small `sh` watchdog that kills it when our end of its stdin closes, so
 //! a server that dies (even by SIGKILL) leaves no listener behind.
 
@@ -50,40 +53,59 @@ pub(super) async fn supervise(shared: Arc<Shared>, ingest: Ingest) {
     }
     let opens_in = (ingest.opens_at - now_ms()).max(0) as u64;
     tokio::time::sleep(Duration::from_millis(opens_in)).await;
-    let mut failures = 0u32;
-    loop {
-        if now_ms() >= ingest.closes_at {
-            break;
+    // SRT pushes come in through the lesson's RTMP listener (see `srt`), for as long as it runs.
+    let relay = async {
+        if let Some(listen) = shared.config.srt_listen {
+            super::srt::relay(shared.clone(), ingest.clone(), listen).await;
         }
-        match status_of(&shared, &ingest.lesson_id).await {
-            Ok(Some(LessonStatus::Ended)) => break,
-            Ok(Some(LessonStatus::Cancelled)) | Ok(None) => return,
-            _ => {}
-        }
-        let run = match run_once(&shared, &ingest, &dir).await {
-            Ok(run) => run,
-            Err(e) => {
-                tracing::error!(error = %e, lesson = %ingest.lesson_id, "ffmpeg could not run");
-                Run::default()
+        std::future::pending::<bool>().await
+    };
+    let package = async {
+        let mut failures = 0u32;
+        loop {
+            if now_ms() >= ingest.closes_at {
+                break;
             }
-        };
-        if run.went_live {
-            failures = 0;
-            change_status(
-                &shared,
-                &ingest.lesson_id,
-                LessonStatus::Interrupted,
-                &[LessonStatus::Live],
-            )
-            .await;
-        } else if run.wrong_key {
-            tracing::warn!(lesson = %ingest.lesson_id, "a push with the wrong stream key was refused");
-        } else {
-            failures += 1;
+            match status_of(&shared, &ingest.lesson_id).await {
+                Ok(Some(LessonStatus::Ended)) => break,
+                Ok(Some(LessonStatus::Cancelled)) | Ok(None) => return false,
+                _ => {}
+            }
+            let run = match run_once(&shared, &ingest, &dir).await {
+                Ok(run) => run,
+                Err(e) => {
+                    tracing::error!(error = %e, lesson = %ingest.lesson_id, "ffmpeg could not run");
+                    Run::default()
+                }
+            };
+            if run.went_live {
+                failures = 0;
+                if ingest.push_sets_status {
+                    change_status(
+                        &shared,
+                        &ingest.lesson_id,
+                        LessonStatus::Interrupted,
+                        &[LessonStatus::Live],
+                    )
+                    .await;
+                }
+            } else if run.wrong_key {
+                tracing::warn!(lesson = %ingest.lesson_id, "a push with the wrong stream key was refused");
+            } else {
+                failures += 1;
+            }
+            // A listener that dies at once (port taken, ffmpeg missing) is retried ever more slowly.
+            let pause = Duration::from_millis(200 * u64::from(failures.min(25)).max(1));
+            tokio::time::sleep(pause).await;
         }
-        // A listener that dies at once (port taken, ffmpeg missing) is retried ever more slowly.
-        let pause = Duration::from_millis(200 * u64::from(failures.min(25)).max(1));
-        tokio::time::sleep(pause).await;
+        true
+    };
+    let over = tokio::select! {
+        over = package => over,
+        never = relay => never,
+    };
+    if !over {
+        return;
     }
     // The lesson's window closed: a broadcast that went out is over.
     change_status(
@@ -222,8 +244,10 @@ async fn run_once(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> an
                         if !run.went_live && !run.wrong_key {
                             run.went_live = true;
                             tracing::info!(lesson = %ingest.lesson_id, "broadcast push arriving");
-                            change_status(shared, &ingest.lesson_id, LessonStatus::Live,
-                                &[LessonStatus::Scheduled, LessonStatus::Interrupted]).await;
+                            if ingest.push_sets_status {
+                                change_status(shared, &ingest.lesson_id, LessonStatus::Live,
+                                    &[LessonStatus::Scheduled, LessonStatus::Interrupted]).await;
+                            }
                         }
                     } else if line.contains("rror") {
                         // ffmpeg's lines name the input URL: keep the key out of the log.
@@ -264,7 +288,10 @@ async fn run_once(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> an
     Ok(run)
 }
 
-async fn status_of(shared: &Shared, lesson_id: &str) -> sqlx::Result<Option<LessonStatus>> {
+pub(super) async fn status_of(
+    shared: &Shared,
+    lesson_id: &str,
+) -> sqlx::Result<Option<LessonStatus>> {
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM lessons WHERE id = $1")
         .bind(lesson_id)
         .fetch_optional(shared.db.pool())
