@@ -8,6 +8,7 @@
 mod accounts;
 mod api;
 mod client;
+mod due_queue;
 mod error;
 mod homework;
 mod live;

@@ -29,6 +29,7 @@ use crate::{
     Error, Result, RetryClass,
     api::now_ms,
     client::Shared,
+    due_queue::{self, DueQueue},
     outbox::retry_delay,
     store::{
         self,
@@ -717,65 +718,37 @@ async fn drive(shared: &Arc<Shared>, row: DownloadRow) -> Result<()> {
 
 /// The background worker. Runs until its task is aborted.
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let mut auth = shared.api.auth_expired();
-    let mut network = shared.network.subscribe();
-    let mut network_moved = false;
-    loop {
-        while *auth.borrow_and_update() || !*network.borrow_and_update() {
-            tokio::select! {
-                r = auth.changed() => if r.is_err() { return },
-                r = network.changed() => if r.is_err() { return } else { network_moved = true },
-            }
-        }
-        // Back online: whatever waits out a backoff goes now.
-        if std::mem::take(&mut network_moved)
-            && let Err(e) = shared
-                .store
-                .write(|tx| store::replays::all_due_now(tx))
-                .await
-        {
-            tracing::warn!(code = e.code_str(), "could not reschedule downloads");
-        }
-        let wake = shared.replays.wake.notified();
-        let now = now_ms();
-        match shared
-            .store
-            .read(move |c| store::replays::next_due(c, now))
-            .await
-        {
-            Ok(Some(row)) => {
-                if let Err(e) = drive(&shared, row).await {
-                    tracing::warn!(code = e.code_str(), "download worker failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                continue;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(code = e.code_str(), "download worker failed; retrying");
-                tokio::select! {
-                    _ = wake => {}
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-                continue;
-            }
-        }
-        let next = shared
-            .store
-            .read(store::replays::next_due_at)
-            .await
-            .ok()
-            .flatten();
-        let sleep = match next {
-            Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 3_600_000) as u64),
-            None => Duration::from_secs(3600),
-        };
-        tokio::select! {
-            _ = wake => {}
-            _ = tokio::time::sleep(sleep) => {}
-            _ = auth.changed() => {}
-            _ = network.changed() => network_moved = true,
-        }
+    due_queue::run::<Downloads>(shared).await
+}
+
+/// The replay downloads as a [`DueQueue`]: one download at a time, in the order asked.
+pub(crate) struct Downloads;
+
+impl DueQueue for Downloads {
+    type Row = DownloadRow;
+    const WHAT: &'static str = "download";
+
+    fn wake(shared: &Shared) -> &Notify {
+        &shared.replays.wake
+    }
+
+    fn all_due_now(conn: &rusqlite::Connection) -> Result<()> {
+        store::replays::all_due_now(conn)
+    }
+
+    fn next_due(conn: &rusqlite::Connection, now: Millis) -> Result<Option<DownloadRow>> {
+        store::replays::next_due(conn, now)
+    }
+
+    fn next_due_at(conn: &rusqlite::Connection) -> Result<Option<Millis>> {
+        store::replays::next_due_at(conn)
+    }
+
+    fn drive(
+        shared: &Arc<Shared>,
+        row: DownloadRow,
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
+        drive(shared, row)
     }
 }
 

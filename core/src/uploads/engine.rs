@@ -23,6 +23,7 @@ use crate::{
     Error, Result, RetryClass,
     api::now_ms,
     client::Shared,
+    due_queue::{self, DueQueue},
     outbox::retry_delay,
     store::{self, uploads::UploadRow},
 };
@@ -583,68 +584,38 @@ async fn drive(shared: &Arc<Shared>, row: UploadRow) -> Result<()> {
     Ok(())
 }
 
-/// The background engine. Runs until its task is aborted.
+/// The background worker. Runs until its task is aborted.
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let mut auth = shared.api.auth_expired();
-    let mut network = shared.network.subscribe();
-    // Whether the network may have come back since we last looked.
-    let mut network_moved = false;
-    loop {
-        // Signed out remotely: keep everything, wait for a new sign-in. No network: wait.
-        while *auth.borrow_and_update() || !*network.borrow_and_update() {
-            tokio::select! {
-                r = auth.changed() => if r.is_err() { return },
-                r = network.changed() => if r.is_err() { return } else { network_moved = true },
-            }
-        }
-        // Back online: whatever waits out a backoff goes now.
-        if std::mem::take(&mut network_moved)
-            && let Err(e) = shared
-                .store
-                .write(|tx| store::uploads::all_due_now(tx))
-                .await
-        {
-            tracing::warn!(code = e.code_str(), "could not reschedule uploads");
-        }
-        let wake = shared.uploads_wake.notified();
-        let now = now_ms();
-        match shared
-            .store
-            .read(move |c| store::uploads::next_due(c, now))
-            .await
-        {
-            Ok(Some(row)) => {
-                if let Err(e) = drive(&shared, row).await {
-                    tracing::warn!(code = e.code_str(), "upload engine failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                continue;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(code = e.code_str(), "upload engine failed; retrying");
-                tokio::select! {
-                    _ = wake => {}
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-                continue;
-            }
-        }
-        let next = shared
-            .store
-            .read(store::uploads::next_due_at)
-            .await
-            .ok()
-            .flatten();
-        let sleep = match next {
-            Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 3_600_000) as u64),
-            None => Duration::from_secs(3600),
-        };
-        tokio::select! {
-            _ = wake => {}
-            _ = tokio::time::sleep(sleep) => {}
-            _ = auth.changed() => {}
-            _ = network.changed() => network_moved = true,
-        }
+    due_queue::run::<Uploads>(shared).await
+}
+
+/// The uploads as a [`DueQueue`]: one upload at a time, the earliest due first.
+pub(crate) struct Uploads;
+
+impl DueQueue for Uploads {
+    type Row = UploadRow;
+    const WHAT: &'static str = "upload";
+
+    fn wake(shared: &Shared) -> &Notify {
+        &shared.uploads_wake
+    }
+
+    fn all_due_now(conn: &rusqlite::Connection) -> Result<()> {
+        store::uploads::all_due_now(conn)
+    }
+
+    fn next_due(conn: &rusqlite::Connection, now: Millis) -> Result<Option<UploadRow>> {
+        store::uploads::next_due(conn, now)
+    }
+
+    fn next_due_at(conn: &rusqlite::Connection) -> Result<Option<Millis>> {
+        store::uploads::next_due_at(conn)
+    }
+
+    fn drive(
+        shared: &Arc<Shared>,
+        row: UploadRow,
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
+        drive(shared, row)
     }
 }
