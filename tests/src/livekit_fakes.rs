@@ -4,8 +4,12 @@
 //! request (protobuf bodies at `/twirp/livekit.<Service>/<Method>`) and answer as LiveKit
 //! documents.
 
+use std::sync::{Arc, Mutex};
+
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
 use base64::Engine;
 use livekit_api::access_token::AccessToken;
+use prost::Message;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -55,4 +59,71 @@ pub async fn deliver(base: &str, event: &Value) -> StatusCode {
         .await
         .expect("the webhook is delivered")
         .status()
+}
+
+/// Requests LiveKit's Egress service was sent, with their headers (the `Authorization`
+/// bearer is a token signed with our key pair).
+#[derive(Clone, Default)]
+pub struct EgressService {
+    pub started: Arc<Mutex<Vec<(HeaderMap, livekit_protocol::RoomCompositeEgressRequest)>>>,
+    pub stopped: Arc<Mutex<Vec<(HeaderMap, livekit_protocol::StopEgressRequest)>>>,
+}
+
+/// The egress id the fake hands out for a room.
+pub fn egress_id(room: &str) -> String {
+    format!("EG_{room}")
+}
+
+fn protobuf(body: Vec<u8>) -> ([(&'static str, &'static str); 1], Vec<u8>) {
+    ([("content-type", "application/protobuf")], body)
+}
+
+async fn start_room_composite(
+    State(s): State<EgressService>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ([(&'static str, &'static str); 1], Vec<u8>) {
+    let req = livekit_protocol::RoomCompositeEgressRequest::decode(body).expect("protobuf body");
+    let info = livekit_protocol::EgressInfo {
+        egress_id: egress_id(&req.room_name),
+        room_name: req.room_name.clone(),
+        status: livekit_protocol::EgressStatus::EgressStarting as i32,
+        ..Default::default()
+    };
+    s.started.lock().unwrap().push((headers, req));
+    protobuf(info.encode_to_vec())
+}
+
+async fn stop_egress(
+    State(s): State<EgressService>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ([(&'static str, &'static str); 1], Vec<u8>) {
+    let req = livekit_protocol::StopEgressRequest::decode(body).expect("protobuf body");
+    let info = livekit_protocol::EgressInfo {
+        egress_id: req.egress_id.clone(),
+        status: livekit_protocol::EgressStatus::EgressEnding as i32,
+        ..Default::default()
+    };
+    s.stopped.lock().unwrap().push((headers, req));
+    protobuf(info.encode_to_vec())
+}
+
+/// A local stand-in for LiveKit's Egress service (Twirp: protobuf `RoomCompositeEgressRequest`
+/// to `/twirp/livekit.Egress/StartRoomCompositeEgress`, `StopEgressRequest` to
+/// `/twirp/livekit.Egress/StopEgress`, each answered with an `EgressInfo`), recording what it
+/// is sent. It starts no egress: the test pushes what the egress would.
+pub async fn egress_service() -> (EgressService, u16) {
+    let s = EgressService::default();
+    let app = Router::new()
+        .route(
+            "/twirp/livekit.Egress/StartRoomCompositeEgress",
+            post(start_room_composite),
+        )
+        .route("/twirp/livekit.Egress/StopEgress", post(stop_egress))
+        .with_state(s.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (s, port)
 }

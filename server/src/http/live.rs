@@ -34,7 +34,8 @@ pub async fn join(
 }
 
 /// LiveKit's webhook (participant joined/left, room started/finished, egress ended). The
-/// `Authorization` header must be LiveKit's JWT over this exact body.
+/// `Authorization` header must be LiveKit's JWT over this exact body. Where interactive
+/// lessons go to HLS too, room started/finished start/stop the room's egress.
 #[utoipa::path(post, path = "/v1/livekit/webhook", tag = "lessons",
     request_body(content = String, content_type = "application/webhook+json"),
     responses((status = 200, description = "Handled (or already handled)"),
@@ -55,14 +56,18 @@ pub async fn webhook(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::unauthorized("the webhook is not signed"))?;
     let mut tx = state.db().begin_write().await?;
-    let seq = live::handle_webhook(&mut tx, lk, &body, auth).await?;
-    if let Some(seq) = seq {
+    let handled = live::handle_webhook(&mut tx, lk, &body, auth).await?;
+    if let Some(seq) = handled.seq {
         // On PostgreSQL the other processes (and this one's realtime) learn of it by NOTIFY.
         crate::db::feed::announce(&mut tx, state.db().backend(), seq).await?;
     }
     tx.commit().await?;
-    if let Some(seq) = seq {
+    if let Some(seq) = handled.seq {
         state.hub().committed(state.db().backend(), seq);
+    }
+    // The room's egress to HLS starts or stops after LiveKit has its answer.
+    if let Some(change) = handled.room {
+        tokio::spawn(live::egress::follow(state.clone(), change));
     }
     Ok(StatusCode::OK)
 }

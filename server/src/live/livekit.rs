@@ -13,6 +13,7 @@ use livekit_api::{
 };
 use livekit_protocol::{ParticipantPermission, WebhookEvent};
 
+use super::egress::RoomChange;
 use crate::{
     app::LiveKitConfig,
     db::{Tx, feed, new_id, now_ms},
@@ -68,15 +69,22 @@ pub(super) fn ticket(
     })
 }
 
+/// What a webhook did: the lesson's new feed sequence, if the lesson changed, and the room
+/// starting or finishing (for its egress, once committed).
+#[derive(Debug, Default)]
+pub struct Handled {
+    pub seq: Option<i64>,
+    pub room: Option<RoomChange>,
+}
+
 /// `POST /v1/livekit/webhook`: verifies LiveKit's signature over the body, then turns the
 /// event into attendance, lesson status or a recording. A retried event changes nothing.
-/// Returns the lesson's new feed sequence, if the lesson changed.
 pub async fn handle_webhook(
     tx: &mut Tx,
     lk: &LiveKitConfig,
     body: &str,
     authorization: &str,
-) -> ApiResult<Option<i64>> {
+) -> ApiResult<Handled> {
     let token = authorization
         .strip_prefix("Bearer ")
         .unwrap_or(authorization);
@@ -88,7 +96,7 @@ pub async fn handle_webhook(
     apply(tx, &event).await
 }
 
-async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Option<i64>> {
+async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Handled> {
     let room = event
         .room
         .as_ref()
@@ -96,10 +104,10 @@ async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Option<i64>> {
         .or_else(|| event.egress_info.as_ref().map(|e| e.room_name.as_str()))
         .unwrap_or("");
     let Some(lesson_id) = room_lesson(room) else {
-        return Ok(None);
+        return Ok(Handled::default());
     };
     let Some(lesson) = access::lesson_row(tx, lesson_id).await? else {
-        return Ok(None);
+        return Ok(Handled::default());
     };
     if !event.id.is_empty() {
         let fresh = sqlx::query(
@@ -111,7 +119,7 @@ async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Option<i64>> {
         .await?
         .rows_affected();
         if fresh == 0 {
-            return Ok(None);
+            return Ok(Handled::default());
         }
     }
     let at = if event.created_at > 0 {
@@ -125,16 +133,18 @@ async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Option<i64>> {
         .map(|p| p.identity.as_str())
         .unwrap_or("");
     tracing::info!(event = %event.event, lesson = %lesson.id, "LiveKit webhook");
+    let mut handled = Handled::default();
     match event.event.as_str() {
-        "room_started"
+        "room_started" => {
             if matches!(
                 lesson.status,
                 LessonStatus::Scheduled | LessonStatus::Interrupted
-            ) =>
-        {
-            return set_status(tx, &lesson.id, LessonStatus::Live)
-                .await
-                .map(Some);
+            ) {
+                handled.seq = Some(set_status(tx, &lesson.id, LessonStatus::Live).await?);
+            }
+            if !matches!(lesson.status, LessonStatus::Ended | LessonStatus::Cancelled) {
+                handled.room = Some(RoomChange::Started(lesson.id.clone()));
+            }
         }
         "participant_joined" if !identity.is_empty() => {
             sqlx::query(
@@ -153,10 +163,9 @@ async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Option<i64>> {
         }
         "room_finished" => {
             close_intervals(tx, &lesson.id, None, at).await?;
+            handled.room = Some(RoomChange::Finished(lesson.id.clone()));
             if lesson.status != LessonStatus::Cancelled {
-                return set_status(tx, &lesson.id, LessonStatus::Ended)
-                    .await
-                    .map(Some);
+                handled.seq = Some(set_status(tx, &lesson.id, LessonStatus::Ended).await?);
             }
         }
         "egress_ended" => {
@@ -167,21 +176,25 @@ async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Option<i64>> {
                     .map(|f| f.location.as_str())
                     .find(|l| !l.is_empty())
                     .unwrap_or("");
-                sqlx::query(
-                    "INSERT INTO recordings (id, lesson_id, source, location, status, created_at) \
-                     VALUES ($1, $2, 'egress', $3, 'pending', $4)",
-                )
-                .bind(new_id())
-                .bind(&lesson.id)
-                .bind(location)
-                .bind(at)
-                .execute(&mut **tx)
-                .await?;
+                // A stream egress (the room fed to our own HLS ingest) leaves no file: its
+                // recording is the ingest's own.
+                if !location.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO recordings (id, lesson_id, source, location, status, created_at) \
+                         VALUES ($1, $2, 'egress', $3, 'pending', $4)",
+                    )
+                    .bind(new_id())
+                    .bind(&lesson.id)
+                    .bind(location)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
             }
         }
         _ => {}
     }
-    Ok(None)
+    Ok(handled)
 }
 
 async fn close_intervals(

@@ -6,12 +6,13 @@
 //! timetable and memberships.
 
 pub mod attendance;
+pub mod egress;
 pub mod heartbeat;
 mod livekit;
 
 pub use attendance::report as attendance;
 pub(crate) use livekit::set_status;
-pub use livekit::{handle_webhook, set_stage};
+pub use livekit::{Handled, handle_webhook, set_stage};
 
 use lianxiao_protocol::{JoinTicket, LessonMode, LessonRole, LessonStatus};
 use sqlx::AnyConnection;
@@ -76,9 +77,14 @@ pub async fn join(
     let now = now_ms();
     check_window(&lesson, config.join_early_secs, now)?;
     let (role, class_id) = role_of(&standing);
-    let hls = match lesson.mode {
-        LessonMode::Broadcast => Some(crate::broadcast::hls_ticket(conn, &lesson, user_id).await?),
-        LessonMode::Interactive => None,
+    // An interactive lesson is on HLS too where its room is egressed (see `egress`): for
+    // falling back from WebRTC, and for viewers outside the room.
+    let on_hls = lesson.mode == LessonMode::Broadcast
+        || (config.livekit.is_some() && config.broadcast.egress_rtmp_host.is_some());
+    let hls = if on_hls {
+        Some(crate::broadcast::hls_ticket(conn, &lesson, user_id).await?)
+    } else {
+        None
     };
     let livekit = match lesson.mode {
         LessonMode::Interactive => {
