@@ -116,6 +116,15 @@ impl Client {
         crate::live::Live::wrap(self.inner.live())
     }
 
+    /// Notification settings (per child, quiet hours) and, for teachers, unreachable parents.
+    pub fn notification_settings(
+        &self,
+    ) -> Arc<crate::notification_settings::NotificationSettingsHandle> {
+        crate::notification_settings::NotificationSettingsHandle::wrap(
+            self.inner.notification_settings(),
+        )
+    }
+
     /// Replays: the list, playback, watch progress, offline downloads; uploading and
     /// reviewing recordings for teachers and school admins.
     pub fn replays(&self) -> Arc<crate::replays::Replays> {

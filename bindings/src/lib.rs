@@ -28,6 +28,7 @@ mod live;
 mod live_room;
 mod logging;
 mod notices;
+mod notification_settings;
 mod replays;
 mod timetable;
 mod types;
@@ -40,6 +41,7 @@ pub use homework::{HomeworkHandle, HomeworkListener, InstructionFile, NewHomewor
 pub use live::{Live, LiveListener, LiveSession, MediaSession};
 pub use logging::{LogLevel, LogSink, init_logging};
 pub use notices::{NoticeListener, Notices};
+pub use notification_settings::{NotificationSettingsHandle, NotificationSettingsListener};
 pub use replays::{NewRecording, ReplayListener, Replays};
 pub use timetable::{ReminderListener, Timetable, TimetableListener};
 pub use uploads::{UploadListener, UploadRequest, Uploads};

@@ -69,6 +69,7 @@ pub enum OutboxKind {
     HandIn,
     Review,
     Watch,
+    NotificationSettings,
 }
 
 #[uniffi::remote(Record)]

@@ -98,6 +98,7 @@ pub(crate) struct Shared {
     homework_version: watch::Sender<u64>,
     timetable_version: watch::Sender<u64>,
     replays_version: watch::Sender<u64>,
+    settings_version: watch::Sender<u64>,
     /// The replay downloader's progress and settings.
     pub(crate) replays: crate::replays::DownloadsState,
     /// Wakes the uploader: files were queued or the network came back.
@@ -144,6 +145,15 @@ impl Shared {
 
     pub(crate) fn replays_watch(&self) -> watch::Receiver<u64> {
         self.replays_version.subscribe()
+    }
+
+    /// The account's notification settings changed (sync, a change here, the server's answer).
+    pub(crate) fn settings_changed(&self) {
+        self.settings_version.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn settings_watch(&self) -> watch::Receiver<u64> {
+        self.settings_version.subscribe()
     }
 
     /// Files were queued for upload: start now.
@@ -261,6 +271,7 @@ impl Client {
             homework_version: watch::channel(0).0,
             timetable_version: watch::channel(0).0,
             replays_version: watch::channel(0).0,
+            settings_version: watch::channel(0).0,
             replays: Default::default(),
             rooms: tokio::sync::broadcast::channel(256).0,
             uploads_wake: Notify::new(),
@@ -402,6 +413,13 @@ impl Client {
     /// Replays: the list, playback, watch position, offline downloads.
     pub fn replays(&self) -> crate::replays::Replays {
         crate::replays::Replays::new(self.clone())
+    }
+
+    /// What this account wants pushed (per child) and its quiet hours; unreachable parents.
+    pub fn notification_settings(
+        &self,
+    ) -> crate::notification_settings::NotificationSettingsHandle {
+        crate::notification_settings::NotificationSettingsHandle::new(self.clone())
     }
 
     pub fn notices(&self) -> Notices {

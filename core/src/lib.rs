@@ -13,6 +13,7 @@ mod error;
 mod homework;
 mod live;
 mod notices;
+mod notification_settings;
 mod outbox;
 mod realtime;
 mod replays;
@@ -36,6 +37,9 @@ pub use live::{
 };
 pub use notices::{
     DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,
+};
+pub use notification_settings::{
+    NotificationSettingsHandle, NotificationSettingsListener, SettingsView,
 };
 pub use outbox::{OutboxFailure, OutboxKind};
 pub use replays::{

@@ -33,6 +33,9 @@ pub enum OutboxKind {
     /// Time watched in a replay and where the player was (its `notice_id` is the replay's
     /// id): one report per send, counted once by its key.
     Watch,
+    /// The account's notification settings, replaced whole (its `notice_id` is the
+    /// account's id).
+    NotificationSettings,
 }
 
 impl OutboxKind {
@@ -44,6 +47,7 @@ impl OutboxKind {
             OutboxKind::HandIn => "hand_in",
             OutboxKind::Review => "review",
             OutboxKind::Watch => "watch",
+            OutboxKind::NotificationSettings => "notification_settings",
         }
     }
 
@@ -55,6 +59,7 @@ impl OutboxKind {
             "hand_in" => Some(OutboxKind::HandIn),
             "review" => Some(OutboxKind::Review),
             "watch" => Some(OutboxKind::Watch),
+            "notification_settings" => Some(OutboxKind::NotificationSettings),
             _ => None,
         }
     }
@@ -213,6 +218,18 @@ async fn send(shared: &Arc<Shared>, item: &OutboxItem) -> Result<Delivery> {
                 .await?;
             Ok(Delivery::Watched(serde_json::from_value(answer).ok()))
         }
+        OutboxKind::NotificationSettings => {
+            let body = item.body.as_deref().unwrap_or("{}").as_bytes();
+            let s: lianxiao_protocol::NotificationSettings = api
+                .send_json(
+                    reqwest::Method::PUT,
+                    "/notification-settings",
+                    Some(body),
+                    &item.key,
+                )
+                .await?;
+            Ok(Delivery::Settings(s))
+        }
     }
 }
 
@@ -241,6 +258,8 @@ enum Delivery {
     Reviewed(Submission),
     /// The server's view of the person's place, when it answered with one.
     Watched(Option<WatchPosition>),
+    /// The settings as the server now keeps them.
+    Settings(lianxiao_protocol::NotificationSettings),
     /// What it was about is gone (e.g. the homework was deleted): drop the item.
     Nothing,
     Waiting,
@@ -284,6 +303,9 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
                         }
                         Delivery::Watched(Some(p)) => store::replays::put_synced_position(tx, &p),
                         Delivery::Watched(None) => Ok(()),
+                        Delivery::Settings(s) => {
+                            store::notification_settings::settle(tx, item.id, Some(&s))
+                        }
                         Delivery::Nothing | Delivery::Waiting => Ok(()),
                     }
                 })
@@ -350,6 +372,10 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
                             }
                             // The position stays on the phone; the failure is listed.
                             OutboxKind::Watch => Ok(()),
+                            // Back to the server's copy; the failure is listed.
+                            OutboxKind::NotificationSettings => {
+                                store::notification_settings::settle(tx, item.id, None)
+                            }
                         }
                     })
                     .await?;
@@ -363,6 +389,7 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
             match item_kind {
                 OutboxKind::HandIn | OutboxKind::Review => shared.homework_changed(),
                 OutboxKind::Watch => shared.replays_changed(),
+                OutboxKind::NotificationSettings => shared.settings_changed(),
                 _ => shared.notices_changed(),
             }
         }

@@ -39,6 +39,8 @@ pub(crate) struct Changed {
     pub homework: bool,
     pub timetable: bool,
     pub replays: bool,
+    /// The account's notification settings.
+    pub settings: bool,
     /// Replays whose downloads went with them: their files are deleted after the commit.
     pub removed_downloads: Vec<String>,
     /// Local files (drafts of deleted homework) to delete once the page is committed.
@@ -98,8 +100,10 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                 store::replays::put_synced_position(conn, position)?;
                 changed.replays = true;
             }
-            // Kept in the store by the notification settings work (issue 6), not yet here.
-            SyncItem::NotificationSettings { .. } => {}
+            SyncItem::NotificationSettings { settings } => {
+                store::notification_settings::put_synced(conn, settings)?;
+                changed.settings = true;
+            }
             SyncItem::Removed { kind, id } => match kind {
                 EntityKind::Notice => {
                     store::notices::remove(conn, id)?;
@@ -153,7 +157,10 @@ pub(crate) fn apply_page(conn: &Connection, page: &SyncPage) -> Result<Changed> 
                     store::replays::remove_position(conn, id)?;
                     changed.replays = true;
                 }
-                EntityKind::NotificationSettings => {}
+                EntityKind::NotificationSettings => {
+                    store::notification_settings::remove_synced(conn)?;
+                    changed.settings = true;
+                }
             },
         }
     }
@@ -208,6 +215,9 @@ async fn run(shared: &Arc<Shared>) -> Result<()> {
         }
         if changed.replays {
             shared.replays_changed();
+        }
+        if changed.settings {
+            shared.settings_changed();
         }
         for replay_id in changed.removed_downloads {
             crate::replays::forget_download(shared, &replay_id).await;

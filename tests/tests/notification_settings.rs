@@ -4,9 +4,22 @@
 //! that class's notice while the other parent does, and the class's teachers see which parents
 //! nothing reaches (the server's test clock moves time on; nothing sleeps).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use lianxiao_tests::{Backend, TestServer, api::Api, logins::*};
+use lianxiao_core::{
+    NotificationSettingsListener, SettingsView,
+    protocol::{NotificationKinds, QuietHours},
+};
+use lianxiao_tests::{
+    Backend, TestServer,
+    api::Api,
+    logins::*,
+    phone::{PATIENCE as PHONE_PATIENCE, Phone},
+    proxy::Proxy,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -354,4 +367,146 @@ async fn teachers_see_the_parents_nothing_reaches() {
         .get("/v1/classes/no-such-class/unreachable-parents")
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+}
+
+/// Every view a phone's settings listener was told, in order.
+struct Screen(tokio::sync::watch::Sender<Vec<SettingsView>>);
+
+impl NotificationSettingsListener for Screen {
+    fn on_settings(&self, view: SettingsView) {
+        self.0.send_modify(|seen| seen.push(view));
+    }
+}
+
+async fn screen_shows(
+    seen: &mut tokio::sync::watch::Receiver<Vec<SettingsView>>,
+    what: &str,
+    ready: impl Fn(&SettingsView) -> bool,
+) -> Vec<SettingsView> {
+    let waited = tokio::time::timeout(
+        PHONE_PATIENCE,
+        seen.wait_for(|views| views.last().is_some_and(&ready)),
+    )
+    .await
+    .map(|r| r.expect("listener alive").clone());
+    waited.unwrap_or_else(|_| panic!("the screen never showed {what}: {:?}", seen.borrow()))
+}
+
+fn child_kinds(view: &SettingsView, child: &str) -> NotificationKinds {
+    view.settings
+        .children
+        .iter()
+        .find(|c| c.child_id == child)
+        .unwrap_or_else(|| panic!("{child} not in {view:?}"))
+        .kinds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_offline_is_sent_once_and_reaches_the_accounts_other_phone() {
+    let server = server(&[]);
+    let base = server.url();
+    let proxy = Proxy::to_url(&base).await;
+    let shiqiao_child = Api::login(&base, STUDENT_SHIQIAO_A).await.user_id();
+    let first = Phone::sign_in(&proxy.url(), PARENT_TWO_CHILDREN).await;
+    let second = Phone::sign_in(&base, PARENT_TWO_CHILDREN).await;
+    first.client.sync_now().await.expect("sync");
+    second.client.sync_now().await.expect("sync");
+
+    // Before anything changed: every kind on for both children, from the store.
+    let settings = first.client.notification_settings();
+    let before = settings.get().await.expect("settings");
+    assert_eq!(before.settings.children.len(), 2, "{before:?}");
+    assert!(!before.pending);
+    assert_eq!(
+        child_kinds(&before, &shiqiao_child),
+        NotificationKinds::default()
+    );
+    let (tx, mut seen) = tokio::sync::watch::channel(Vec::new());
+    let _screen = second
+        .client
+        .notification_settings()
+        .subscribe(Arc::new(Screen(tx)));
+    screen_shows(&mut seen, "the defaults", |v| {
+        v.settings.children.len() == 2
+    })
+    .await;
+
+    // Offline: the change shows at once and waits; a child not this account's is refused.
+    proxy.set_refusing(true);
+    proxy.drop_all();
+    first.client.network_changed(false);
+    let off = NotificationKinds {
+        homework_graded: false,
+        ..NotificationKinds::default()
+    };
+    let shown = settings
+        .set_kinds(&shiqiao_child, off)
+        .await
+        .expect("queued");
+    assert!(shown.pending);
+    assert!(!child_kinds(&shown, &shiqiao_child).homework_graded);
+    let stranger = Api::login(&base, STUDENT_MAIN_1A).await.user_id();
+    match settings.set_kinds(&stranger, off).await {
+        Err(lianxiao_core::Error::Validation { field, .. }) => {
+            assert_eq!(field.as_deref(), Some("children"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let quiet = QuietHours {
+        start_minute: 22 * 60,
+        end_minute: 6 * 60 + 30,
+    };
+    settings.set_quiet_hours(Some(quiet)).await.expect("queued");
+
+    // The app is killed while offline; after the restart the change is still shown.
+    let first = first.restart_app(&proxy.url()).await;
+    let settings = first.client.notification_settings();
+    let shown = settings.get().await.expect("settings");
+    assert!(shown.pending);
+    assert_eq!(shown.settings.quiet_hours, Some(quiet));
+    assert!(!child_kinds(&shown, &shiqiao_child).homework_graded);
+    assert_eq!(
+        first.client.outbox_pending().await.unwrap(),
+        1,
+        "one change to send"
+    );
+
+    // Online again: sent, settled by the server's answer, and on the other phone.
+    proxy.set_refusing(false);
+    first.client.network_changed(true);
+    first.outbox_drained().await;
+    let settled = settings.get().await.expect("settings");
+    assert!(!settled.pending, "{settled:?}");
+    assert!(settled.settings.updated_at > 0);
+    assert_eq!(settled.settings.quiet_hours, Some(quiet));
+    let views = screen_shows(&mut seen, "the change", |v| {
+        v.settings.updated_at == settled.settings.updated_at
+    })
+    .await;
+    assert!(!child_kinds(views.last().unwrap(), &shiqiao_child).homework_graded);
+
+    // Once: the server keeps the time of the one change, and nothing is left to send.
+    let parent = Api::login(&base, PARENT_TWO_CHILDREN).await;
+    let on_server = settings_of(&parent).await;
+    assert_eq!(on_server["updated_at"], settled.settings.updated_at);
+    assert_eq!(first.client.flush_outbox().await.unwrap(), 0);
+    second.client.sync_now().await.expect("sync");
+    assert_eq!(
+        settings_of(&parent).await["updated_at"],
+        settled.settings.updated_at
+    );
+    assert_eq!(
+        second
+            .client
+            .notification_settings()
+            .get()
+            .await
+            .unwrap()
+            .settings,
+        settled.settings
+    );
+}
+
+async fn settings_of(api: &Api) -> Value {
+    settings(api).await
 }

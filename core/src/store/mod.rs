@@ -4,6 +4,7 @@
 
 pub(crate) mod homework;
 pub(crate) mod lessons;
+pub(crate) mod notification_settings;
 pub(crate) mod notices;
 pub(crate) mod org;
 pub(crate) mod outbox;
@@ -30,6 +31,7 @@ static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         M::up(include_str!("migrations/0005_live.sql")),
         M::up(include_str!("migrations/0006_classroom.sql")),
         M::up(include_str!("migrations/0007_replays.sql")),
+        M::up(include_str!("migrations/0009_notification_settings.sql")),
     ])
 });
 

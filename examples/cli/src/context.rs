@@ -317,8 +317,11 @@ impl Context {
                     OutboxKind::Read => view.read,
                     OutboxKind::Ack => view.acknowledged,
                     OutboxKind::PostNotice => view.post,
-                    // Homework items and replay watch reports are not about a notice.
-                    OutboxKind::HandIn | OutboxKind::Review | OutboxKind::Watch => {
+                    // Homework items, replay watch reports and settings are not about a notice.
+                    OutboxKind::HandIn
+                    | OutboxKind::Review
+                    | OutboxKind::Watch
+                    | OutboxKind::NotificationSettings => {
                         lianxiao_core::DeliveryState::Pending
                     }
                 };
