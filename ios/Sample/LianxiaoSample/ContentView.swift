@@ -19,6 +19,8 @@ struct ContentView: View {
                     if let client = model.session?.client {
                         LiveTabView(client: client)
                             .tabItem { Label("直播", systemImage: "play.rectangle") }
+                        ReplayTabView(client: client)
+                            .tabItem { Label("回放", systemImage: "arrow.down.circle") }
                     }
                 }
                 // Its own view: SwiftUI shows one alert per view.

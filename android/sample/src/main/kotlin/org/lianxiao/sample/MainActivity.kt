@@ -172,11 +172,13 @@ fun SignedInScreen(
                 Tab(selected = tab == 0, onClick = { tab = 0 }, text = { Text("通知") })
                 Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("作业") })
                 Tab(selected = tab == 2, onClick = { tab = 2 }, text = { Text("直播") })
+                Tab(selected = tab == 3, onClick = { tab = 3 }, text = { Text("回放") })
             }
             when (tab) {
                 0 -> NoticeList(session, onRead = model::markRead, onAcknowledge = model::acknowledge)
                 1 -> HomeworkScreen(model, session)
-                else -> LiveTab(session.client)
+                2 -> LiveTab(session.client)
+                else -> ReplaysTab(session.client)
             }
         }
     }
