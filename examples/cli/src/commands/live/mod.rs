@@ -11,14 +11,17 @@ use lianxiao_core::{
     Client, LiveListener, LiveRoom, LiveSession, LiveState, MediaSession, RenditionChoice,
     VideoQuality, protocol::Quiz,
 };
-use serde::Serialize;
 use tokio::sync::watch;
+
+mod print;
+
+use print::{RoomJson, print_changes, print_room, quiz_text, show_room, state_label};
 
 use crate::{
     cli::JsonOpt,
     context::Context,
     exit::{CliResult, Exit, Failure},
-    output::{local_time, print, print_json},
+    output::{print, print_json},
 };
 
 /// `live` commands. Lessons by their full id (`lianxiao lessons list` shows them); people by
@@ -420,10 +423,6 @@ fn option_index(typed: &str) -> CliResult<u32> {
     }
 }
 
-fn letter(i: u32) -> char {
-    char::from_u32(u32::from('A') + i).unwrap_or('?')
-}
-
 async fn quiz(ctx: &Context, client: &Client, command: QuizCommand) -> CliResult {
     let (lesson, json) = match &command {
         QuizCommand::Open { lesson, json, .. }
@@ -480,129 +479,4 @@ async fn quiz(ctx: &Context, client: &Client, command: QuizCommand) -> CliResult
         print(quiz_text(&quiz));
     }
     Ok(())
-}
-
-fn quiz_text(q: &Quiz) -> String {
-    let state = if q.closed_at.is_some() {
-        "已结束 closed"
-    } else {
-        "进行中 open"
-    };
-    let mut text = format!("测验 / quiz ({state}): {}", q.question);
-    for (i, option) in q.options.iter().enumerate() {
-        let i = i as u32;
-        let count = q
-            .counts
-            .get(i as usize)
-            .map(|c| format!(" — {c}"))
-            .unwrap_or_default();
-        let right = if q.correct == Some(i) { " ✓" } else { "" };
-        let mine = if q.my_answer == Some(i) {
-            " (你的答案 yours)"
-        } else {
-            ""
-        };
-        text.push_str(&format!("\n  {}. {option}{count}{right}{mine}", letter(i)));
-    }
-    text.push_str(&format!("\nid {}", q.id));
-    text
-}
-
-// ---------------------------------------------------------------------------------------
-// Printing the room
-
-fn state_label(s: &LiveState) -> String {
-    match s {
-        LiveState::Joining => "joining".into(),
-        LiveState::Live { can_publish, .. } => {
-            format!("live{}", if *can_publish { " (publishing)" } else { "" })
-        }
-        LiveState::Reconnecting { attempt } => format!("reconnecting (try {attempt})"),
-        LiveState::FallbackToBroadcast { .. } => "watching the broadcast".into(),
-        LiveState::Ended { cause } => format!("ended ({cause:?})"),
-    }
-}
-
-fn print_room(r: &LiveRoom) {
-    for line in room_lines(r) {
-        print(line);
-    }
-}
-
-fn room_lines(r: &LiveRoom) -> Vec<String> {
-    let mut lines = vec![
-        format!(
-            "举手 / hands: {}",
-            r.hands
-                .iter()
-                .map(|h| h.user_id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        format!("台上 / on stage: {}", r.on_stage.join(", ")),
-    ];
-    for m in &r.chat {
-        lines.push(format!(
-            "[{}] {}: {}",
-            local_time(m.sent_at),
-            m.author_id,
-            m.text
-        ));
-    }
-    for u in &r.unsent_chat {
-        lines.push(format!("[待发送 unsent] {}", u.text));
-    }
-    for m in &r.mutes {
-        lines.push(format!(
-            "禁言 / muted: {} until {}",
-            m.user_id,
-            local_time(m.until)
-        ));
-    }
-    if let Some(q) = &r.quiz {
-        lines.push(quiz_text(q));
-    }
-    lines
-}
-
-fn print_changes(before: &LiveRoom, now: &LiveRoom) {
-    let old = room_lines(before);
-    for line in room_lines(now) {
-        if !old.contains(&line) {
-            print(line);
-        }
-    }
-}
-
-fn show_room(r: &LiveRoom, json: bool) {
-    if json {
-        print_json(&RoomJson::from(r));
-    } else {
-        print_room(r);
-    }
-}
-
-#[derive(Serialize)]
-struct RoomJson<'a> {
-    lesson_id: &'a str,
-    hands: &'a [lianxiao_core::protocol::RaisedHand],
-    on_stage: &'a [String],
-    chat: &'a [lianxiao_core::protocol::ChatMessage],
-    mutes: &'a [lianxiao_core::protocol::Mute],
-    quiz: Option<&'a Quiz>,
-    unsent_chat: Vec<&'a str>,
-}
-
-impl<'a> From<&'a LiveRoom> for RoomJson<'a> {
-    fn from(r: &'a LiveRoom) -> Self {
-        RoomJson {
-            lesson_id: &r.lesson_id,
-            hands: &r.hands,
-            on_stage: &r.on_stage,
-            chat: &r.chat,
-            mutes: &r.mutes,
-            quiz: r.quiz.as_ref(),
-            unsent_chat: r.unsent_chat.iter().map(|u| u.text.as_str()).collect(),
-        }
-    }
 }
