@@ -142,6 +142,12 @@ pub enum Command {
     /// The live room of a lesson: hands, stage, chat, mutes and quizzes.
     #[command(subcommand)]
     Live(crate::commands::live::LiveCommand),
+    /// Notification settings: which kinds reach you per child, your own quiet hours
+    /// (`settings`, `settings set --child ID --homework-graded off`, `--quiet 22:00-06:30`).
+    Settings(crate::commands::settings::SettingsArgs),
+    /// The parents of a class nothing has reached lately, with the phone number to call
+    /// (teachers, school admins; online).
+    Unreachable(crate::commands::settings::UnreachableArgs),
 }
 
 /// `lessons` commands. Lesson ids can be shortened to a unique prefix. Times are in the

@@ -67,6 +67,8 @@ fn wants_json(command: &Command) -> bool {
         Command::Lessons(l) => l.json(),
         Command::Replays(r) => r.json(),
         Command::Live(l) => l.json(),
+        Command::Settings(s) => s.json(),
+        Command::Unreachable(u) => u.json.json,
         Command::Login { .. } | Command::Switch { .. } | Command::Logout { .. } => false,
     }
 }
@@ -86,5 +88,7 @@ async fn run(cli: Cli, out: Out) -> CliResult {
         Command::Lessons(l) => commands::lessons::run(&ctx, l).await,
         Command::Replays(r) => commands::replays::run(&ctx, r).await,
         Command::Live(l) => commands::live::run(&ctx, l).await,
+        Command::Settings(s) => commands::settings::run(&ctx, s).await,
+        Command::Unreachable(u) => commands::settings::unreachable(&ctx, u).await,
     }
 }

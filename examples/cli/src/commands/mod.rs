@@ -6,4 +6,5 @@ pub mod lessons;
 pub mod live;
 pub mod notices;
 pub mod replays;
+pub mod settings;
 pub mod sync;
