@@ -315,7 +315,9 @@ pub fn room_lesson(room: &str) -> Option<&str> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttendanceInterval {
-    /// `livekit` (in the room) or `hls` (watching the broadcast).
+    /// `livekit` (in the room), `hls` (fetching the broadcast's segments), `app` (the app's
+    /// heartbeats, in the room or watching the broadcast), or `app+hls` where the app's
+    /// heartbeats and its fetches cover one stretch (listed once).
     pub source: String,
     pub joined_at: Millis,
     /// Absent while still there.

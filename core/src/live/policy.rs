@@ -33,7 +33,7 @@ pub struct PolicyConfig {
     pub fallback_after_ms: u64,
     /// An outage this long when no broadcast can replace the room: give up.
     pub give_up_after_ms: u64,
-    /// While live, an attendance heartbeat this often.
+    /// While live, or watching the broadcast, an attendance heartbeat this often.
     pub heartbeat_ms: u64,
 }
 
@@ -224,6 +224,8 @@ impl Policy {
                 .into_iter()
                 .flatten()
                 .min(),
+            // Watching the broadcast counts as attendance too.
+            Phase::Broadcast => self.next_heartbeat,
             _ => None,
         };
         let outage = match self.phase {
@@ -283,7 +285,7 @@ impl Policy {
             Input::BroadcastOnly { hls_url } => {
                 if self.phase == Phase::Joining {
                     self.hls_url = hls_url;
-                    self.fall_back(&mut out);
+                    self.fall_back(now, &mut out);
                 }
             }
             Input::Media(event) => self.media(now, event, &mut out),
@@ -472,6 +474,14 @@ impl Policy {
                 self.phase = Phase::Joining;
                 out.push(Action::Join);
             }
+            Phase::Broadcast => {
+                if let Some(at) = self.next_heartbeat
+                    && now >= at
+                {
+                    out.push(Action::Heartbeat { at: now });
+                    self.next_heartbeat = Some(now + c.heartbeat_ms as i64);
+                }
+            }
             _ => {}
         }
     }
@@ -494,7 +504,7 @@ impl Policy {
             at: now + self.config.retry_join_ms as i64,
         };
         if self.broadcast_capable() && self.failures >= self.config.max_failures {
-            self.fall_back(out);
+            self.fall_back(now, out);
         } else {
             self.publish_state();
         }
@@ -511,7 +521,7 @@ impl Policy {
             return;
         }
         if self.broadcast_capable() {
-            self.fall_back(out);
+            self.fall_back(now, out);
         } else {
             self.end(
                 EndCause::Failed {
@@ -522,12 +532,19 @@ impl Policy {
         }
     }
 
-    fn fall_back(&mut self, out: &mut Vec<Action>) {
+    /// To the HLS broadcast: the room is left; while there is a playlist to watch, the
+    /// attendance heartbeats go on (the first at once), so watching counts as being there.
+    fn fall_back(&mut self, now: Millis, out: &mut Vec<Action>) {
         self.phase = Phase::Broadcast;
         out.push(Action::Disconnect);
         self.state = LiveState::FallbackToBroadcast {
             hls_url: self.hls_url.clone(),
         };
+        self.next_heartbeat = None;
+        if self.hls_url.is_some() {
+            out.push(Action::Heartbeat { at: now });
+            self.next_heartbeat = Some(now + self.config.heartbeat_ms as i64);
+        }
     }
 
     fn end(&mut self, cause: EndCause, out: &mut Vec<Action>) {

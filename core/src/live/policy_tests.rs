@@ -503,3 +503,71 @@ fn a_shell_sampling_periodically_can_ask_for_several_reports() {
         ]
     );
 }
+
+#[test]
+fn watching_a_broadcast_lesson_sends_heartbeats_until_it_ends() {
+    let mut t = Trace::new();
+    t.at(0.0, Input::Start);
+    let actions = t.at(
+        1.0,
+        Input::BroadcastOnly {
+            hls_url: Some("https://school.example.cn/v1/hls/L1/master.m3u8?sig".into()),
+        },
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Disconnect, Action::Heartbeat { at: S }],
+        "the first at once"
+    );
+    let beats = heartbeats(&t.run_until(100.0));
+    assert_eq!(
+        beats,
+        vec![31 * S, 61 * S, 91 * S],
+        "then every half minute"
+    );
+    t.at(120.0, Input::LessonEnded(EndCause::LessonOver));
+    assert!(t.run_until(1000.0).is_empty(), "none once it is over");
+}
+
+#[test]
+fn a_watcher_fallen_back_to_the_broadcast_keeps_its_heartbeats() {
+    let mut t = Trace::new();
+    t.at(0.0, Input::Start);
+    t.at(
+        0.2,
+        Input::Joined {
+            can_publish: false,
+            broadcast_capable: true,
+            expires_at: LESSON_END,
+            hls_url: Some("https://school.example.cn/v1/hls/L1/master.m3u8?sig".into()),
+        },
+    );
+    t.media(0.5, MediaEvent::Connected);
+    let live = heartbeats(&t.run_until(65.0));
+    assert_eq!(live, vec![30_500, 60_500], "heartbeats in the room");
+    t.media(70.0, MediaEvent::Reconnecting);
+    t.run_until(85.0);
+    t.at(86.0, Input::JoinFailed);
+    t.run_until(91.0);
+    t.at(92.0, Input::JoinFailed);
+    t.run_until(97.0);
+    let actions = t.at(98.0, Input::JoinFailed);
+    assert!(
+        matches!(
+            t.state(),
+            LiveState::FallbackToBroadcast { hls_url: Some(_) }
+        ),
+        "{:?}",
+        t.state()
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Disconnect, Action::Heartbeat { at: 98 * S }]
+    );
+    let watching = heartbeats(&t.run_until(160.0));
+    assert_eq!(
+        watching,
+        vec![128 * S, 158 * S],
+        "the same pace while watching"
+    );
+}

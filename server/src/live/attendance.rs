@@ -65,9 +65,44 @@ pub async fn report(
     }
     let mut out: Vec<Attendance> = people.into_values().collect();
     for a in &mut out {
+        a.intervals = merge_watching(std::mem::take(&mut a.intervals), until);
         a.total_ms = present_ms(&a.intervals, until);
     }
     Ok(out)
+}
+
+/// Watching is seen twice: the broadcast's segment fetches (`hls`) and the app's heartbeats
+/// (`app`, sent while the phone plays the broadcast as while it is in the room). Where those
+/// overlap they are one stretch of being there, listed once with both sources (`app+hls`),
+/// so a report never shows the same minutes twice. Room intervals (`livekit`) stay apart.
+pub fn merge_watching(intervals: Vec<AttendanceInterval>, until: i64) -> Vec<AttendanceInterval> {
+    fn watching(source: &str) -> bool {
+        source.split('+').all(|s| s == "app" || s == "hls")
+    }
+    let (mut seen, mut out): (Vec<_>, Vec<_>) =
+        intervals.into_iter().partition(|i| watching(&i.source));
+    seen.sort_by_key(|i| i.joined_at);
+    let end = |i: &AttendanceInterval| i.left_at.unwrap_or(until.max(i.joined_at));
+    let mut merged: Vec<AttendanceInterval> = Vec::new();
+    for i in seen {
+        match merged.last_mut() {
+            Some(last) if i.joined_at <= end(last) => {
+                last.left_at = match (last.left_at, i.left_at) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+                let mut sources: Vec<&str> =
+                    last.source.split('+').chain(i.source.split('+')).collect();
+                sources.sort_unstable();
+                sources.dedup();
+                last.source = sources.join("+");
+            }
+            _ => merged.push(i),
+        }
+    }
+    out.extend(merged);
+    out.sort_by_key(|i| i.joined_at);
+    out
 }
 
 /// Time covered by the intervals, overlaps once; open intervals run to `until`.
@@ -102,6 +137,38 @@ mod tests {
             joined_at,
             left_at,
         }
+    }
+
+    fn from(source: &str, joined_at: i64, left_at: i64) -> AttendanceInterval {
+        AttendanceInterval {
+            source: source.into(),
+            joined_at,
+            left_at: Some(left_at),
+        }
+    }
+
+    #[test]
+    fn heartbeats_and_segment_fetches_of_one_stretch_are_one_interval() {
+        let merged = merge_watching(
+            vec![
+                from("livekit", 0, 50),
+                from("app", 40, 100),
+                from("hls", 45, 110),
+                from("app", 200, 230),
+                from("hls", 300, 310),
+            ],
+            1000,
+        );
+        assert_eq!(
+            merged,
+            vec![
+                from("livekit", 0, 50),
+                from("app+hls", 40, 110),
+                from("app", 200, 230),
+                from("hls", 300, 310),
+            ]
+        );
+        assert_eq!(present_ms(&merged, 1000), 110 + 30 + 10);
     }
 
     #[test]
