@@ -2,7 +2,8 @@
 //! device with four accounts: the lead teacher uploads a classroom recording of a lesson, the
 //! school admin cannot reject it without a reason and approves it, the parent lists it under
 //! their child, the student streams it, reports progress, queues a download, pauses and
-//! resumes it to the end, plays the local copy, sets the storage cap and deletes the download.
+//! resumes it to the end, plays the local copy, sets the storage cap and deletes the download;
+//! with the server down a new download exits 3 and stays queued until the server is back.
 //! Transcoding gets a generous deadline that is never asserted as a time.
 
 mod common;
@@ -51,7 +52,7 @@ fn recording(dir: &std::path::Path) -> String {
 
 #[test]
 fn replays_through_the_terminal_client() {
-    let server = TestServer::start(&Backend::from_env());
+    let mut server = TestServer::start(&Backend::from_env());
     server.import_demo_roster();
     let dir = tempfile::tempdir().unwrap();
     let device = Device {
@@ -241,4 +242,20 @@ fn replays_through_the_terminal_client() {
     assert_eq!(storage["downloads"], serde_json::json!([]));
     device.expect(6, &with(&student, &["replays", "pause", &id]));
     device.expect(6, &with(&student, &["replays", "show", "no-such-replay"]));
+
+    // With the server down a download cannot be followed: exit 3, and it stays queued for a
+    // later `resume`; the server back, it goes on to the end.
+    server.stop();
+    let stuck = device.expect(3, &with(&student, &["replays", "download", &id]));
+    assert!(stuck.stderr.contains("replays resume"), "{}", stuck.stderr);
+    let storage = device
+        .ok(&with(&student, &["replays", "storage", "--json"]))
+        .json();
+    assert_eq!(storage["downloads"][0]["state"], "queued");
+    assert_eq!(storage["reserved_bytes"], total);
+    server.restart();
+    let done = device
+        .ok(&with(&student, &["replays", "resume", &id, "--json"]))
+        .json();
+    assert_eq!(done["state"], "done");
 }

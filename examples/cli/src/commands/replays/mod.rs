@@ -12,8 +12,8 @@ use std::{
 
 use clap::{Args, Subcommand, ValueEnum};
 use lianxiao_core::{
-    Client, DownloadState, DownloadStatus, Error, NewRecording, OutboxKind, ReplayFilter,
-    ReplayListener, ReplayView, UploadListener, UploadStatus,
+    Client, ClientState, DownloadState, DownloadStatus, Error, NewRecording, OutboxKind,
+    ReplayFilter, ReplayListener, ReplayView, UploadListener, UploadStatus,
     protocol::{Replay, ReplayVisibility},
 };
 use tokio::sync::watch;
@@ -433,11 +433,22 @@ async fn upload(
         visibility,
     });
     tokio::pin!(sending);
+    let mut offline = OfflineWatch::new(ctx);
     loop {
         tokio::select! {
             done = &mut sending => {
                 bar.finish();
                 return done.map_err(Into::into);
+            }
+            _ = tokio::time::sleep(TICK) => {
+                if offline.gave_up(client) {
+                    bar.finish();
+                    return Err(Failure::new(
+                        Exit::Queued,
+                        "无法连接服务器，上传已保存 / cannot reach the server: what was sent is \
+                         kept; run the same command again to go on",
+                    ));
+                }
             }
             changed = rx.changed() => {
                 if changed.is_err() {
@@ -449,6 +460,34 @@ async fn upload(
                 }
             }
         }
+    }
+}
+
+/// How often a followed transfer looks at the connection.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Gives up on following a transfer once the client has been off the server for the whole
+/// `--wait` (at least 5 s; `--wait` alone: never). The transfer itself stays queued.
+struct OfflineWatch {
+    limit: Option<Duration>,
+    since: Option<Instant>,
+}
+
+impl OfflineWatch {
+    fn new(ctx: &Context) -> Self {
+        OfflineWatch {
+            limit: ctx.wait().map(|w| w.max(Duration::from_secs(5))),
+            since: None,
+        }
+    }
+
+    fn gave_up(&mut self, client: &Client) -> bool {
+        if matches!(client.state(), ClientState::Online) {
+            self.since = None;
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        self.limit.is_some_and(|limit| since.elapsed() >= limit)
     }
 }
 
@@ -474,9 +513,7 @@ async fn follow_download(
             .replays()
             .subscribe(ReplayFilter::default(), Arc::new(Forward(tx)));
         let mut bar = ctx.out.progress("下载回放 / downloading the replay");
-        let deadline = ctx
-            .wait()
-            .map(|w| Instant::now() + w.max(Duration::from_secs(600)));
+        let mut offline = OfflineWatch::new(ctx);
         loop {
             let views = rx.borrow_and_update().clone().unwrap_or_default();
             if let Some(d) = views
@@ -503,15 +540,22 @@ async fn follow_download(
                     "下载已被删除 / the download was deleted",
                 ));
             }
-            let wait = rx.changed();
-            match deadline {
-                Some(d) => match tokio::time::timeout_at(d.into(), wait).await {
-                    Ok(r) => r.map_err(|_| Failure::new(Exit::Other, "the core stopped"))?,
-                    Err(_) => break,
-                },
-                None => wait
-                    .await
-                    .map_err(|_| Failure::new(Exit::Other, "the core stopped"))?,
+            tokio::select! {
+                changed = rx.changed() => {
+                    changed.map_err(|_| Failure::new(Exit::Other, "the core stopped"))?
+                }
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            if offline.gave_up(client) {
+                bar.finish();
+                return Err(Failure::new(
+                    Exit::Queued,
+                    format!(
+                        "无法连接服务器，下载已保存 / cannot reach the server: {} is kept; \
+                         `lianxiao replays resume {id}` goes on from there",
+                        download_label(&last)
+                    ),
+                ));
             }
         }
         bar.finish();
