@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use lianxiao_core::{
     NoticeFilter, NoticeView,
-    protocol::{PostNotice, ReceiptReport, ReceiptSummary, RemindResult},
+    protocol::{NoticeAllowance, PostNotice, ReceiptReport, ReceiptSummary, RemindResult},
 };
 
 use crate::{Result, TaskHandle, read, sync, write};
@@ -14,6 +14,15 @@ use crate::{Result, TaskHandle, read, sync, write};
 #[uniffi::export(foreign)]
 pub trait NoticeListener: Send + Sync {
     fn on_notices(&self, notices: Vec<NoticeView>);
+}
+
+/// How many more non-urgent notices a class may send its parents today.
+#[uniffi::remote(Record)]
+pub struct NoticeAllowance {
+    pub class_id: String,
+    pub daily_cap: Option<u32>,
+    pub sent_today: u32,
+    pub remaining: Option<u32>,
 }
 
 struct NoticeBridge(Arc<dyn NoticeListener>);
@@ -94,5 +103,12 @@ impl Notices {
     pub async fn remind(&self, id: String) -> Result<RemindResult> {
         let n = self.inner.clone();
         write(async move { n.remind(id).await }).await
+    }
+
+    /// How many more non-urgent notices each class may send today (needs the network).
+    /// Ask before composing; `post` refuses a notice past the cap with a conflict.
+    pub async fn allowance(&self, class_ids: Vec<String>) -> Result<Vec<NoticeAllowance>> {
+        let n = self.inner.clone();
+        read(async move { n.allowance(class_ids).await }).await
     }
 }

@@ -175,6 +175,8 @@ pub struct PostNotice {
     pub requires_ack: bool,
     #[uniffi(default = None)]
     pub ack_deadline: Option<i64>,
+    #[uniffi(default = false)]
+    pub urgent: bool,
 }
 
 #[uniffi::remote(Record)]
@@ -188,6 +190,7 @@ pub struct Notice {
     pub requires_ack: bool,
     pub ack_deadline: Option<i64>,
     pub posted_at: i64,
+    pub urgent: bool,
     pub authored: bool,
     pub receipt: Option<MyReceipt>,
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use lianxiao_protocol::{
-    Millis, Notice, NoticeAudience, PersonRef, PostNotice, ReceiptReport, ReceiptSummary,
-    RemindResult,
+    Millis, Notice, NoticeAllowance, NoticeAudience, PersonRef, PostNotice, ReceiptReport,
+    ReceiptSummary, RemindResult,
 };
 
 use crate::{Client, Error, Result, TaskHandle, api::now_ms, outbox::OutboxKind, store};
@@ -150,10 +150,47 @@ impl Notices {
         self.get(id).await
     }
 
+    /// How many more non-urgent notices each class may send its parents today, by the
+    /// school's daily cap (online; for the class's teachers). Ask before composing: a notice
+    /// past the cap is refused.
+    pub async fn allowance(&self, class_ids: Vec<String>) -> Result<Vec<NoticeAllowance>> {
+        let shared = self.client.shared();
+        let mut out = Vec::with_capacity(class_ids.len());
+        for class_id in class_ids {
+            out.push(
+                shared
+                    .api
+                    .get(&format!("/classes/{class_id}/notice-allowance"), &[])
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Posts a notice. It appears at once (with a local id and `post == Pending`) and is
     /// sent through the outbox; when the server accepts it, its copy replaces the local one.
+    ///
+    /// A non-urgent notice to classes is first checked against their daily cap when the
+    /// server can be asked: a class with no notice left today refuses it here with
+    /// `Conflict` naming the class, and nothing is queued. Offline it is queued, and a refusal
+    /// later shows among the outbox failures with the same message.
     pub async fn post(&self, notice: PostNotice) -> Result<NoticeView> {
         validate(&notice)?;
+        if let (false, NoticeAudience::Classes { class_ids }) = (notice.urgent, &notice.audience) {
+            match self.allowance(class_ids.clone()).await {
+                Ok(allowances) => {
+                    if let Some(full) = allowances.iter().find(|a| a.remaining == Some(0)) {
+                        return Err(Error::Conflict(format!(
+                            "daily_notice_cap: class {} has had its {} notice(s) for today; nothing was posted",
+                            full.class_id,
+                            full.daily_cap.unwrap_or(0)
+                        )));
+                    }
+                }
+                // The server decides when the notice reaches it.
+                Err(e) => tracing::debug!(error = %e.code_str(), "notice allowance not known"),
+            }
+        }
         let shared = self.client.shared();
         let local_id = format!("{LOCAL_ID_PREFIX}{}", uuid::Uuid::now_v7());
         let posted_at = shared.api.clock.now();
@@ -182,6 +219,7 @@ impl Notices {
                     requires_ack: notice.requires_ack,
                     ack_deadline: notice.ack_deadline,
                     posted_at,
+                    urgent: notice.urgent,
                     authored: true,
                     receipt: None,
                 };
@@ -341,6 +379,7 @@ mod tests {
             requires_ack: true,
             ack_deadline: None,
             posted_at,
+            urgent: false,
             authored: false,
             receipt: Some(MyReceipt {
                 role: Role::Parent,
@@ -510,6 +549,7 @@ mod tests {
             include_students: false,
             requires_ack: true,
             ack_deadline: None,
+            urgent: false,
         };
         let v = client.notices().post(post.clone()).await.unwrap();
         assert!(v.notice.id.starts_with(LOCAL_ID_PREFIX));

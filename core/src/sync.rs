@@ -291,6 +291,7 @@ pub(crate) mod tests {
             requires_ack: true,
             ack_deadline: None,
             posted_at,
+            urgent: false,
             authored: false,
             receipt: Some(MyReceipt {
                 role: Role::Parent,

@@ -30,6 +30,12 @@ pub enum ErrorCode {
     /// and every room action (hands, stage, chat, mutes, quizzes) answer it; reading the room
     /// still works. The message says which.
     LessonNotLive,
+    /// A class has had its school's daily number of non-urgent notices to parents (409);
+    /// `field` names the class (`class:<id>`) and nothing was posted. Ask
+    /// `GET /v1/classes/{id}/notice-allowance` before posting.
+    DailyNoticeCap,
+    /// Only school and county admins may mark a notice urgent (403).
+    UrgentNotAllowed,
 }
 
 impl ErrorCode {
@@ -45,6 +51,8 @@ impl ErrorCode {
             ErrorCode::Server => "server",
             ErrorCode::Muted => "muted",
             ErrorCode::LessonNotLive => "lesson_not_live",
+            ErrorCode::DailyNoticeCap => "daily_notice_cap",
+            ErrorCode::UrgentNotAllowed => "urgent_not_allowed",
         }
     }
 }

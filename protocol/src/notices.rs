@@ -39,6 +39,11 @@ pub struct PostNotice {
     /// Optional deadline for the acknowledgment; must be in the future.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_deadline: Option<Millis>,
+    /// A closure or a safety matter: pushed at once through quiet hours, the class's daily
+    /// cap and parents' settings. School and county admins only (else 403
+    /// `urgent_not_allowed`).
+    #[serde(default)]
+    pub urgent: bool,
 }
 
 /// A notice as one person sees it.
@@ -57,6 +62,9 @@ pub struct Notice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_deadline: Option<Millis>,
     pub posted_at: Millis,
+    /// Marked urgent by a school or county admin.
+    #[serde(default)]
+    pub urgent: bool,
     /// True when the caller wrote it.
     pub authored: bool,
     /// Present when the caller is a recipient.

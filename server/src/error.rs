@@ -57,6 +57,19 @@ impl ApiError {
         Self::new(ErrorCode::LessonNotLive, message)
     }
 
+    /// The class has had today's non-urgent notices (409 `daily_notice_cap`); `field` is
+    /// `class:<id>`.
+    pub fn daily_notice_cap(class_id: &str, cap: u32) -> Self {
+        let mut e = Self::new(
+            ErrorCode::DailyNoticeCap,
+            format!(
+                "class {class_id} has had its {cap} notice(s) for today; nothing was posted (urgent notices come from a school admin)"
+            ),
+        );
+        e.body.field = Some(format!("class:{class_id}"));
+        e
+    }
+
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         let mut e = Self::new(ErrorCode::Validation, message);
         e.body.field = Some(field.to_owned());
@@ -109,6 +122,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Server => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::Muted => StatusCode::FORBIDDEN,
         ErrorCode::LessonNotLive => StatusCode::CONFLICT,
+        ErrorCode::DailyNoticeCap => StatusCode::CONFLICT,
+        ErrorCode::UrgentNotAllowed => StatusCode::FORBIDDEN,
     }
 }
 

@@ -100,7 +100,7 @@ enum Command {
         #[arg(long, env = "LIANXIAO_TRANSCODE_REALTIME", default_value_t = false)]
         transcode_realtime: bool,
         /// End-to-end tests only: serve PUT /v1/test/clock to move the server's clock.
-        #[arg(long, env = "LIANXIAO_TEST_CLOCK", default_value_t = false, hide = true)]
+        #[arg(long, env = "LIANXIAO_TEST_CLOCK", hide = true, value_parser = clap::builder::FalseyValueParser::new())]
         test_clock: bool,
     },
     /// Import schools, classes and people from a roster CSV. Nothing is imported if any row is bad.

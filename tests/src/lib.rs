@@ -331,6 +331,12 @@ impl TestServer {
             Some(db) => cmd.env("DATABASE_URL", &db.url),
             None => cmd.env_remove("DATABASE_URL"),
         };
+        // Tests see each push as it is queued; the digest window (a phone's next pushes wait
+        // two minutes after one was sent) is switched on by the tests about it.
+        cmd.env("LIANXIAO_PUSH_DIGEST_WINDOW_SECS", "0");
+        // Nor do quiet hours hold them: tests run at any time of day. Those about quiet
+        // hours set them (and the server's clock).
+        cmd.env("LIANXIAO_PUSH_QUIET_HOURS", "none");
         for (key, value) in &self.env {
             cmd.env(key, value);
         }

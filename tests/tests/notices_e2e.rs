@@ -25,6 +25,7 @@ fn notice(audience: NoticeAudience, title: &str, requires_ack: bool) -> PostNoti
         include_students: false,
         requires_ack,
         ack_deadline: None,
+        urgent: false,
     }
 }
 

@@ -334,6 +334,10 @@ pub struct PostArgs {
     /// Send it to the students too (parents always receive it).
     #[arg(long)]
     pub to_students: bool,
+    /// Urgent (closures, safety): pushed at once through quiet hours, the daily cap and
+    /// parents' settings. School and county admins only.
+    #[arg(long)]
+    pub urgent: bool,
     /// Print the posted notice as one JSON document.
     #[arg(long)]
     pub json: bool,

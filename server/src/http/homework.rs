@@ -239,7 +239,11 @@ pub async fn grade(
         Begin::Run(m) => m,
     };
     let (submission, seq) = homework::grade(m.tx(), &caller.user_id, &id, req).await?;
-    m.finish(StatusCode::OK, &submission, Some(seq)).await
+    // The student and their parents are told, with the grade: both or neither.
+    crate::push::schedule::enqueue_graded(m.tx(), &id, state.clock().now_ms()).await?;
+    let response = m.finish(StatusCode::OK, &submission, Some(seq)).await?;
+    state.push().wake();
+    Ok(response)
 }
 
 /// Return the current attempt for redo, with the reason (teachers of the class).

@@ -13,6 +13,7 @@ mod homework;
 mod lessons;
 mod live;
 mod notices;
+mod push_policy;
 mod notification_settings;
 mod replays;
 mod sync;
@@ -94,6 +95,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notices::ack))
         .routes(routes!(notices::receipts))
         .routes(routes!(notices::remind))
+        .routes(routes!(push_policy::get, push_policy::put))
+        .routes(routes!(push_policy::allowance))
         .routes(routes!(devices::notice_pushes))
         .routes(routes!(devices::register, devices::unregister))
         .routes(routes!(notification_settings::get, notification_settings::put))
@@ -164,10 +167,7 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     // Only a server started with LIANXIAO_TEST_CLOCK=1 has the route at all.
     let routes = if state.clock().is_settable() {
-        routes.route(
-            "/v1/test/clock",
-            get(test_clock::get).put(test_clock::set),
-        )
+        routes.route("/v1/test/clock", get(test_clock::get).put(test_clock::set))
     } else {
         routes
     };

@@ -65,8 +65,8 @@ pub async fn list(
         (status = 201, description = "Posted", body = Notice),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "The caller may not reach this audience", body = ErrorBody),
-        (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorBody),
+        (status = 403, description = "The caller may not reach this audience, or marked it urgent without being an admin (`urgent_not_allowed`)", body = ErrorBody),
+        (status = 409, description = "A class had today's notices (`daily_notice_cap`, `field` = `class:<id>`), or the Idempotency-Key was reused with a different body", body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
     ))]
@@ -81,7 +81,9 @@ pub async fn post(
         Begin::Replay(r) => return Ok(r),
         Begin::Run(m) => m,
     };
-    let (notice, seq) = notices::post(m.tx(), &caller.user_id, req).await?;
+    let backend = state.db().backend();
+    let now = state.clock().now_ms();
+    let (notice, seq) = notices::post(m.tx(), backend, &caller.user_id, req, now).await?;
     tracing::info!(notice = %notice.id, "notice posted");
     let response = m.finish(StatusCode::CREATED, &notice, Some(seq)).await?;
     state.push().wake();

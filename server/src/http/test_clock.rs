@@ -27,7 +27,9 @@ pub async fn set(
 ) -> ApiResult<Json<TestClock>> {
     let mut conn = state.db().pool().acquire().await?;
     if !org::has_role(&mut conn, &caller.user_id, Role::CountyAdmin, None).await? {
-        return Err(ApiError::forbidden("only a county admin may move the test clock"));
+        return Err(ApiError::forbidden(
+            "only a county admin may move the test clock",
+        ));
     }
     if !state.clock().set(req.now) {
         return Err(ApiError::not_found("route"));

@@ -1,11 +1,11 @@
 //! Posting a notice: check the author may reach the audience, resolve recipients into
 //! receipts in a few set-based statements, and announce it in the change feed.
 
-use lianxiao_protocol::{EntityKind, Notice, NoticeAudience, PostNotice, Role};
+use lianxiao_protocol::{EntityKind, ErrorCode, Notice, NoticeAudience, PostNotice, Role};
 use sqlx::Row;
 
 use crate::{
-    db::{Tx, feed, new_id, now_ms, placeholders},
+    db::{Backend, Tx, feed, new_id, placeholders},
     error::{ApiError, ApiResult},
     org,
 };
@@ -15,8 +15,14 @@ const MAX_BODY: usize = 20_000;
 const MAX_CLASSES: usize = 500;
 
 /// Writes the notice and its receipts; returns it as the author sees it and the feed sequence.
-pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(Notice, i64)> {
-    let now = now_ms();
+/// `now` is the server clock's (quiet hours and the daily cap go by it).
+pub async fn post(
+    tx: &mut Tx,
+    backend: Backend,
+    author_id: &str,
+    req: PostNotice,
+    now: i64,
+) -> ApiResult<(Notice, i64)> {
     let title = req.title.trim();
     let body = req.body.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE {
@@ -48,9 +54,19 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
 
     let notice_id = new_id();
     let label = authorise_and_label(tx, author_id, &req.audience).await?;
+    if req.urgent {
+        may_mark_urgent(tx, author_id, &req.audience).await?;
+    } else if let NoticeAudience::Classes { class_ids } = &req.audience {
+        // Whole-school, link-group and county notices come from the admins who set the cap:
+        // they count against each class, but only class notices are refused.
+        let mut ids = class_ids.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        crate::push::policy::check_cap(tx, backend, &ids, now).await?;
+    }
     sqlx::query(
         "INSERT INTO notices (id, author_id, title, body, audience, audience_label, include_students, \
-         requires_ack, ack_deadline, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         requires_ack, ack_deadline, posted_at, urgent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&notice_id)
     .bind(author_id)
@@ -62,6 +78,7 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
     .bind(req.requires_ack as i64)
     .bind(req.ack_deadline)
     .bind(now)
+    .bind(req.urgent as i64)
     .execute(&mut **tx)
     .await?;
     insert_classes(tx, &notice_id, &req.audience).await?;
@@ -98,9 +115,9 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
     .execute(&mut **tx)
     .await?;
     // A push to each recipient's phones, queued with the notice: both or neither.
-    crate::push::queue::enqueue_notice(tx, &notice_id, now).await?;
-    // Urgent notices break through; `PostNotice` has no urgency yet, so none is urgent.
-    crate::push::prefs::skip_unwanted_notice(tx, &notice_id, false, now).await?;
+    crate::push::queue::enqueue_notice(tx, &notice_id, req.urgent, now).await?;
+    // Urgent notices break through parents' settings.
+    crate::push::prefs::skip_unwanted_notice(tx, &notice_id, req.urgent, now).await?;
 
     let seq = feed::next_seq(tx).await?;
     feed::touch_many(
@@ -129,6 +146,41 @@ pub async fn post(tx: &mut Tx, author_id: &str, req: PostNotice) -> ApiResult<(N
         .pop()
         .ok_or_else(ApiError::internal)?;
     Ok((notice, seq))
+}
+
+/// Urgent notices (closures, safety) break through quiet hours, caps and parents' settings, so
+/// only admins mark them: a school admin for their own school's classes or the school, a
+/// county admin for anything.
+async fn may_mark_urgent(tx: &mut Tx, author_id: &str, audience: &NoticeAudience) -> ApiResult<()> {
+    if org::has_role(tx, author_id, Role::CountyAdmin, None).await? {
+        return Ok(());
+    }
+    let schools: Vec<String> = match audience {
+        NoticeAudience::School { school_id } => vec![school_id.clone()],
+        NoticeAudience::Classes { class_ids } => {
+            let mut schools = Vec::new();
+            for class_id in class_ids {
+                if let Some(class) = org::load_class(tx, class_id).await? {
+                    schools.push(class.school.id);
+                }
+            }
+            schools
+        }
+        // Only county admins reach these, and they were let through above.
+        NoticeAudience::LinkGroup { .. } | NoticeAudience::County => Vec::new(),
+    };
+    let mut admin = !schools.is_empty();
+    for school in &schools {
+        admin &= org::has_role(tx, author_id, Role::SchoolAdmin, Some(school)).await?;
+    }
+    if admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UrgentNotAllowed,
+            "only a school or county admin may mark a notice urgent; post it as a normal notice or ask the school's admin",
+        ))
+    }
 }
 
 /// Checks the author may post to the audience and describes it in words.

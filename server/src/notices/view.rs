@@ -88,7 +88,7 @@ async fn load_chunk(
 
     let rows = bind_all(format!(
         "SELECT n.id, n.title, n.body, n.author_id, u.name AS author_name, n.audience_label, n.include_students, \
-         n.requires_ack, n.ack_deadline, n.posted_at FROM notices n JOIN users u ON u.id = n.author_id \
+         n.requires_ack, n.ack_deadline, n.posted_at, n.urgent FROM notices n JOIN users u ON u.id = n.author_id \
          WHERE n.retracted_at IS NULL AND n.id IN ({list})"
     ))
     .fetch_all(&mut *conn)
@@ -117,6 +117,7 @@ async fn load_chunk(
                 requires_ack: flag(r.try_get("requires_ack")?),
                 ack_deadline: r.try_get("ack_deadline")?,
                 posted_at: r.try_get("posted_at")?,
+                urgent: flag(r.try_get("urgent")?),
                 authored,
                 receipt,
             },

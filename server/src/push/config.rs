@@ -56,6 +56,17 @@ pub struct PushConfig {
     /// How long a provider keeps a push for a phone that is off (APNs expiration, FCM ttl,
     /// Getui ttl; Getui allows at most 3 days).
     pub ttl: Duration,
+    /// A phone that got a non-urgent push less than this long ago gets the next ones together
+    /// as one digest when it has passed (`LIANXIAO_PUSH_DIGEST_WINDOW_SECS`).
+    pub digest_window: Duration,
+    /// How long before a live lesson starts its students and parents are told
+    /// (`LIANXIAO_PUSH_LESSON_LEAD_MINUTES`).
+    pub lesson_lead: Duration,
+    /// How often the scheduler looks for passed homework deadlines and lessons about to start.
+    pub schedule_every: Duration,
+    /// The push policy of schools that set none (`LIANXIAO_PUSH_QUIET_HOURS=21:30-07:00` or
+    /// `none`; 21:30–07:00 in UTC+8 by default).
+    pub default_policy: lianxiao_protocol::PushPolicy,
 }
 
 impl Default for PushConfig {
@@ -69,6 +80,10 @@ impl Default for PushConfig {
             timeout: Duration::from_secs(30),
             max_attempts: 10,
             ttl: Duration::from_secs(3 * 24 * 3600),
+            digest_window: Duration::from_secs(120),
+            lesson_lead: Duration::from_secs(10 * 60),
+            schedule_every: Duration::from_secs(5),
+            default_policy: lianxiao_protocol::PushPolicy::default(),
         }
     }
 }
@@ -173,6 +188,28 @@ impl PushConfig {
             getui,
             log,
             concurrency: number("LIANXIAO_PUSH_CONCURRENCY", defaults.concurrency)?.max(1),
+            digest_window: Duration::from_secs(number(
+                "LIANXIAO_PUSH_DIGEST_WINDOW_SECS",
+                defaults.digest_window.as_secs(),
+            )?),
+            lesson_lead: Duration::from_secs(
+                60 * number(
+                    "LIANXIAO_PUSH_LESSON_LEAD_MINUTES",
+                    defaults.lesson_lead.as_secs() / 60,
+                )?,
+            ),
+            schedule_every: defaults.schedule_every,
+            default_policy: match var("LIANXIAO_PUSH_QUIET_HOURS") {
+                None => defaults.default_policy,
+                Some(text) => lianxiao_protocol::PushPolicy {
+                    quiet_hours: super::policy::parse_quiet_hours(&text).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "LIANXIAO_PUSH_QUIET_HOURS must be like 21:30-07:00, or none"
+                        )
+                    })?,
+                    ..defaults.default_policy
+                },
+            },
             timeout: Duration::from_secs(
                 number("LIANXIAO_PUSH_TIMEOUT_SECS", defaults.timeout.as_secs())?.max(1),
             ),

@@ -7,18 +7,21 @@
 mod apns;
 mod config;
 pub mod devices;
+mod digest;
 mod fcm;
 mod getui;
 mod log;
+pub mod policy;
 pub mod prefs;
 pub mod queue;
+pub mod schedule;
 pub mod unreachable;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use backon::BackoffBuilder;
 use futures::future::BoxFuture;
-use lianxiao_protocol::{PushData, PushProvider, PushState};
+use lianxiao_protocol::{PushData, PushKind, PushProvider, PushState};
 use tokio::{
     sync::{Notify, Semaphore},
     task::JoinSet,
@@ -180,6 +183,7 @@ struct Inner {
     config: PushConfig,
     wake: Notify,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    scheduler: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// How often the sender looks for due pushes without being woken (pushes queued by another
@@ -189,6 +193,7 @@ const POLL: Duration = Duration::from_millis(500);
 impl Gateway {
     /// Sets up the configured providers and starts sending.
     pub fn start(config: &PushConfig, db: Db, clock: Clock) -> anyhow::Result<Gateway> {
+        policy::set_deployment_default(config.default_policy.clone());
         let mut providers: HashMap<PushProvider, Arc<dyn Provider>> = HashMap::new();
         if let Some(apns) = &config.apns {
             providers.insert(
@@ -225,10 +230,17 @@ impl Gateway {
                 config: config.clone(),
                 wake: Notify::new(),
                 task: std::sync::Mutex::new(None),
+                scheduler: std::sync::Mutex::new(None),
             }),
         };
         let task = tokio::spawn(run(gateway.inner.clone()));
         *gateway.inner.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        let scheduler = tokio::spawn(scheduler(gateway.inner.clone()));
+        *gateway
+            .inner
+            .scheduler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(scheduler);
         Ok(gateway)
     }
 
@@ -240,15 +252,28 @@ impl Gateway {
     /// Stops sending; pushes in flight are claimed and will be sent again once their claim
     /// runs out (by this process after a restart, or by another instance).
     pub fn shutdown(&self) {
-        if let Some(task) = self
-            .inner
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            task.abort();
+        for slot in [&self.inner.task, &self.inner.scheduler] {
+            if let Some(task) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                task.abort();
+            }
         }
+    }
+}
+
+/// The scheduler ([`schedule`]): looks for passed homework deadlines and lessons about to
+/// start by the server clock, and wakes the sender when it queued something.
+async fn scheduler(inner: Arc<Inner>) {
+    let lead = inner.config.lesson_lead.as_millis() as i64;
+    loop {
+        match schedule::tick(&inner.db, inner.clock.now_ms(), lead).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(pushes = n, "scheduled pushes queued");
+                inner.wake.notify_one();
+            }
+            Err(e) => tracing::warn!(error = %db_kind(&e), "push scheduler failed"),
+        }
+        tokio::time::sleep(inner.config.schedule_every).await;
     }
 }
 
@@ -269,7 +294,15 @@ async fn run(inner: Arc<Inner>) {
             continue;
         }
         let claim = new_id();
-        let batch = match queue::claim(&inner.db, &claim, inner.clock.now_ms(), lease_ms, free.min(200)).await {
+        let batch = match queue::claim(
+            &inner.db,
+            &claim,
+            inner.clock.now_ms(),
+            lease_ms,
+            free.min(200),
+        )
+        .await
+        {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %db_kind(&e), "claiming pushes failed");
@@ -284,15 +317,140 @@ async fn run(inner: Arc<Inner>) {
             }
             continue;
         }
-        for push in batch {
+        let window_ms = inner.config.digest_window.as_millis() as i64;
+        let due =
+            match digest::hold_and_group(&inner.db, batch, inner.clock.now_ms(), window_ms).await {
+                Ok(due) => due,
+                Err(e) => {
+                    // The claims run out and the pushes are looked at again.
+                    tracing::warn!(error = %db_kind(&e), "holding pushes failed");
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            };
+        for phone in due.phones {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
             let inner = inner.clone();
             sending.spawn(async move {
-                deliver(&inner, push).await;
+                deliver_phone(&inner, phone).await;
                 drop(permit);
             });
+        }
+    }
+}
+
+/// Sends what one phone has due: one push as itself, several as one digest.
+async fn deliver_phone(inner: &Inner, mut pushes: Vec<queue::Claimed>) {
+    if pushes.len() <= 1 {
+        if let Some(push) = pushes.pop() {
+            deliver(inner, push).await;
+        }
+        return;
+    }
+    let db = &inner.db;
+    // Withdrawn items (retracted notice, handed-in homework, cancelled lesson) drop out.
+    let mut live = Vec::with_capacity(pushes.len());
+    for push in pushes {
+        match queue::content(db, &push).await {
+            Ok(Some(content)) => live.push((push, content)),
+            Ok(None) => {
+                let now = inner.clock.now_ms();
+                if let Err(e) =
+                    queue::finish(db, &push, PushState::Skipped, Some("withdrawn"), now).await
+                {
+                    tracing::warn!(push = %push.id, error = %db_kind(&e), "recording a push outcome failed");
+                }
+            }
+            // The claim runs out and it is looked at again.
+            Err(e) => {
+                tracing::warn!(push = %push.id, error = %db_kind(&e), "reading a push failed")
+            }
+        }
+    }
+    if live.len() <= 1 {
+        if let Some((push, _)) = live.pop() {
+            deliver(inner, push).await;
+        }
+        return;
+    }
+    let count = live.len();
+    let all_notices = live.iter().all(|(p, _)| p.kind == PushKind::Notice);
+    let Some((lead, newest)) = live.pop() else {
+        return;
+    };
+    let carried: Vec<&queue::Claimed> = live.iter().map(|(p, _)| p).collect();
+    let school = match &lead.school_id {
+        Some(id) => queue::school_name(db, id).await.ok().flatten(),
+        None => None,
+    };
+    let (title, body) = digest::digest_text(school.as_deref(), count, all_notices, &newest.title);
+    let message = Message {
+        uuid: lead.uuid(),
+        title,
+        body,
+        data: PushData {
+            kind: lead.kind,
+            id: lead.item_id.clone(),
+            account_id: lead.user_id.clone(),
+            badge: newest.badge,
+        },
+        collapse_key: format!("digest:{}", lead.user_id),
+        urgent: false,
+        ttl: inner.config.ttl,
+    };
+    let outcome = match route(inner, &lead) {
+        Ok((provider, token)) => provider.send(token, &message).await.map_err(Outcome::Send),
+        Err(skip) => Err(skip),
+    };
+    let now = inner.clock.now_ms();
+    let result = async {
+        match &outcome {
+            Ok(()) => {
+                queue::finish(db, &lead, PushState::Sent, None, now).await?;
+                queue::finish_carried(db, &lead, &carried, now).await
+            }
+            Err(Outcome::Send(SendError::Retry { after, reason }))
+                if lead.attempts + 1 < inner.config.max_attempts =>
+            {
+                let delay = after.unwrap_or_else(|| backoff(lead.attempts + 1));
+                let at = now + delay.as_millis() as i64;
+                for p in std::iter::once(&lead).chain(carried.iter().copied()) {
+                    queue::retry(db, p, at, reason).await?;
+                }
+                Ok(())
+            }
+            Err(Outcome::Send(SendError::BadToken { reason })) => {
+                queue::remove_device(db, &lead, reason, now).await?;
+                for p in &carried {
+                    queue::finish(db, p, PushState::DeviceRemoved, Some(reason), now).await?;
+                }
+                Ok(())
+            }
+            Err(other) => {
+                let (state, reason) = match other {
+                    Outcome::Skip(reason) => (PushState::Skipped, (*reason).to_owned()),
+                    Outcome::Send(
+                        SendError::Retry { reason, .. }
+                        | SendError::Failed { reason }
+                        | SendError::BadToken { reason },
+                    ) => (PushState::Failed, reason.clone()),
+                };
+                for p in std::iter::once(&lead).chain(carried.iter().copied()) {
+                    queue::finish(db, p, state, Some(&reason), now).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            tracing::info!(push = %lead.id, carried = carried.len(), ok = outcome.is_ok(), "digest")
+        }
+        Err(e) => {
+            tracing::warn!(push = %lead.id, error = %db_kind(&e), "recording a digest's outcome failed")
         }
     }
 }
@@ -338,7 +496,11 @@ enum Outcome {
     Send(SendError),
 }
 
-async fn attempt(inner: &Inner, push: &queue::Claimed) -> Result<(), Outcome> {
+/// The provider and token a push goes through, or why it is not sent.
+fn route<'a>(
+    inner: &'a Inner,
+    push: &'a queue::Claimed,
+) -> Result<(&'a Arc<dyn Provider>, &'a str), Outcome> {
     let Some(device) = &push.device else {
         return Err(Outcome::Skip("device_unregistered"));
     };
@@ -348,6 +510,11 @@ async fn attempt(inner: &Inner, push: &queue::Claimed) -> Result<(), Outcome> {
     let Some(provider) = inner.providers.get(&device.provider) else {
         return Err(Outcome::Skip("provider_not_configured"));
     };
+    Ok((provider, device.token.as_str()))
+}
+
+async fn attempt(inner: &Inner, push: &queue::Claimed) -> Result<(), Outcome> {
+    let (provider, token) = route(inner, push)?;
     let content = match queue::content(&inner.db, push).await {
         Ok(Some(content)) => content,
         Ok(None) => return Err(Outcome::Skip("withdrawn")),
@@ -364,7 +531,7 @@ async fn attempt(inner: &Inner, push: &queue::Claimed) -> Result<(), Outcome> {
         body: content.body,
         data: PushData {
             kind: push.kind,
-            id: push.event_id.clone(),
+            id: push.item_id.clone(),
             account_id: push.user_id.clone(),
             badge: content.badge,
         },
@@ -372,10 +539,7 @@ async fn attempt(inner: &Inner, push: &queue::Claimed) -> Result<(), Outcome> {
         urgent: push.urgent,
         ttl: inner.config.ttl,
     };
-    provider
-        .send(&device.token, &message)
-        .await
-        .map_err(Outcome::Send)
+    provider.send(token, &message).await.map_err(Outcome::Send)
 }
 
 #[cfg(test)]

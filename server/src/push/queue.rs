@@ -16,20 +16,30 @@ use crate::{
 };
 
 /// Queues a push to every registered phone of every recipient of a notice (parents, and
-/// students when it includes them), inside the posting transaction.
-pub async fn enqueue_notice(tx: &mut Tx, notice_id: &str, now: i64) -> sqlx::Result<u64> {
+/// students when it includes them), inside the posting transaction. Each push keeps the school
+/// of the child it concerns (the first by id when a parent's children are in several), whose
+/// quiet hours the sender applies when it comes due; urgent ones ignore them.
+pub async fn enqueue_notice(
+    tx: &mut Tx,
+    notice_id: &str,
+    urgent: bool,
+    now: i64,
+) -> sqlx::Result<u64> {
     Ok(sqlx::query(
         "INSERT INTO pushes (id, event_kind, event_id, user_id, device_id, provider, urgent, \
-         collapse_key, deliver_after, state, attempts, next_attempt_at, created_at) \
+         collapse_key, deliver_after, state, attempts, next_attempt_at, created_at, school_id) \
          SELECT 'notice:' || r.notice_id || ':' || r.user_id || ':' || a.device_id, 'notice', \
-         r.notice_id, r.user_id, a.device_id, d.provider, 0, 'notice:' || r.notice_id, $2, \
-         'queued', 0, $2, $2 \
+         r.notice_id, r.user_id, a.device_id, d.provider, $3, 'notice:' || r.notice_id, $2, \
+         'queued', 0, $2, $2, \
+         (SELECT MIN(c.school_id) FROM notice_targets t JOIN classes c ON c.id = t.class_id \
+          WHERE t.notice_id = r.notice_id AND t.user_id = r.user_id) \
          FROM notice_receipts r JOIN device_accounts a ON a.user_id = r.user_id \
          JOIN devices d ON d.id = a.device_id WHERE r.notice_id = $1 \
          ON CONFLICT DO NOTHING",
     )
     .bind(notice_id)
     .bind(now)
+    .bind(i64::from(urgent))
     .execute(&mut **tx)
     .await?
     .rows_affected())
@@ -46,7 +56,14 @@ pub struct Target {
 pub struct Claimed {
     pub id: String,
     pub kind: PushKind,
+    /// `notice`, `homework_graded`, `homework_missing`, `lesson_starting`.
+    pub event_kind: String,
     pub event_id: String,
+    /// What tapping it opens: the notice, the assignment, the lesson.
+    pub item_id: String,
+    /// Whose quiet hours and offset apply.
+    pub school_id: Option<String>,
+    pub created_at: i64,
     pub user_id: String,
     pub device_id: String,
     pub collapse_key: String,
@@ -95,9 +112,21 @@ pub async fn claim(
     if claimed == 0 {
         return Ok(Vec::new());
     }
+    // The same phone's other due pushes come along, so that a digest holds all of them and
+    // no second one follows from the next batch.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE pushes SET claim = $1, claimed_until = $2 WHERE {due} AND (claim IS NULL OR claim <> $1) \
+         AND EXISTS (SELECT 1 FROM pushes c WHERE c.claim = $1 AND c.user_id = pushes.user_id \
+         AND c.device_id = pushes.device_id)"
+    )))
+    .bind(claim)
+    .bind(now + lease_ms)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
     let rows = sqlx::query(
-        "SELECT p.id, p.event_kind, p.event_id, p.user_id, p.device_id, p.collapse_key, p.urgent, \
-         p.attempts, d.provider, d.token, \
+        "SELECT p.id, p.event_kind, p.event_id, p.item_id, p.school_id, p.created_at, p.user_id, \
+         p.device_id, p.collapse_key, p.urgent, p.attempts, d.provider, d.token, \
          (SELECT COUNT(*) FROM device_accounts a WHERE a.device_id = p.device_id AND a.user_id = p.user_id) AS linked \
          FROM pushes p LEFT JOIN devices d ON d.id = p.device_id WHERE p.claim = $1",
     )
@@ -112,11 +141,18 @@ pub async fn claim(
             (Some(provider), Some(token)) => Some(Target { provider, token }),
             _ => None,
         };
-        let kind: String = r.try_get("event_kind")?;
+        let event_kind: String = r.try_get("event_kind")?;
+        let event_id: String = r.try_get("event_id")?;
         out.push(Claimed {
             id: r.try_get("id")?,
-            kind: PushKind::parse(&kind).unwrap_or(PushKind::Notice),
-            event_id: r.try_get("event_id")?,
+            kind: kind_of(&event_kind),
+            event_kind,
+            item_id: r
+                .try_get::<Option<String>, _>("item_id")?
+                .unwrap_or_else(|| event_id.clone()),
+            event_id,
+            school_id: r.try_get("school_id")?,
+            created_at: r.try_get("created_at")?,
             user_id: r.try_get("user_id")?,
             device_id: r.try_get("device_id")?,
             collapse_key: r.try_get("collapse_key")?,
@@ -128,6 +164,15 @@ pub async fn claim(
         });
     }
     Ok(out)
+}
+
+/// The screen a push opens, by the event that caused it.
+fn kind_of(event_kind: &str) -> PushKind {
+    match event_kind {
+        "homework_graded" | "homework_missing" => PushKind::Homework,
+        "lesson_starting" => PushKind::Lesson,
+        other => PushKind::parse(other).unwrap_or(PushKind::Notice),
+    }
 }
 
 /// What a push says, read when it is sent (a notice retracted meanwhile is not pushed).
@@ -142,6 +187,16 @@ pub struct Content {
 const PREVIEW_CHARS: usize = 80;
 
 pub async fn content(db: &Db, push: &Claimed) -> sqlx::Result<Option<Content>> {
+    if push.kind != PushKind::Notice {
+        let Some((title, body)) = super::schedule::content(db, push).await? else {
+            return Ok(None);
+        };
+        return Ok(Some(Content {
+            title,
+            body,
+            badge: badge(db, &push.user_id).await?,
+        }));
+    }
     match push.kind {
         PushKind::Notice => {
             let Some(row) = sqlx::query(
@@ -153,23 +208,121 @@ pub async fn content(db: &Db, push: &Claimed) -> sqlx::Result<Option<Content>> {
             else {
                 return Ok(None);
             };
-            let badge: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM notice_receipts r JOIN notices n ON n.id = r.notice_id \
-                 WHERE r.user_id = $1 AND r.read_at IS NULL AND n.retracted_at IS NULL",
-            )
-            .bind(&push.user_id)
-            .fetch_one(db.pool())
-            .await?
-            .try_get(0)?;
             let body: String = row.try_get("body")?;
             Ok(Some(Content {
                 title: row.try_get("title")?,
                 body: preview(&body),
-                badge: u32::try_from(badge).unwrap_or(u32::MAX),
+                badge: badge(db, &push.user_id).await?,
             }))
         }
-        // Queued by later work (homework graded, lesson starting); nothing queues them yet.
         PushKind::Homework | PushKind::Lesson => Ok(None),
+    }
+}
+
+/// The account's unread notices.
+pub async fn badge(db: &Db, user_id: &str) -> sqlx::Result<u32> {
+    let badge: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM notice_receipts r JOIN notices n ON n.id = r.notice_id \
+         WHERE r.user_id = $1 AND r.read_at IS NULL AND n.retracted_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(db.pool())
+    .await?
+    .try_get(0)?;
+    Ok(u32::try_from(badge).unwrap_or(u32::MAX))
+}
+
+/// The school's name, for a digest's title.
+pub async fn school_name(db: &Db, school_id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query("SELECT name FROM schools WHERE id = $1")
+        .bind(school_id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()
+}
+
+/// Puts claimed pushes back until `at` (quiet hours, the digest window).
+pub async fn defer(db: &Db, claim: &str, ids: &[&str], at: i64) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE pushes SET deliver_after = $1, claim = NULL, claimed_until = NULL \
+         WHERE claim = $2 AND id IN ({})",
+        crate::db::placeholders(3, ids.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(claim);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    q.execute(db.pool()).await?;
+    Ok(())
+}
+
+/// When each of these phones last got a non-urgent push, if within `since`: the digest
+/// window starts there.
+pub async fn last_sent(
+    db: &Db,
+    phones: &[(&str, &str)],
+    since: i64,
+) -> sqlx::Result<std::collections::HashMap<(String, String), i64>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in phones.chunks(200) {
+        let cond = (0..chunk.len())
+            .map(|i| format!("(user_id = ${} AND device_id = ${})", 2 * i + 2, 2 * i + 3))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!(
+            "SELECT user_id, device_id, MAX(finished_at) AS at FROM pushes \
+             WHERE state = 'sent' AND urgent = 0 AND finished_at >= $1 AND ({cond}) \
+             GROUP BY user_id, device_id"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);
+        for (user, device) in chunk {
+            q = q.bind(*user).bind(*device);
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            out.insert(
+                (r.try_get("user_id")?, r.try_get("device_id")?),
+                r.try_get::<i64, _>("at")?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The pushes a digest carried besides the one it was sent as: sent with it.
+pub async fn finish_carried(
+    db: &Db,
+    lead: &Claimed,
+    carried: &[&Claimed],
+    now: i64,
+) -> sqlx::Result<()> {
+    if carried.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE pushes SET state = 'sent', reason = 'digest', digest_of = $1, finished_at = $2, \
+         attempts = attempts + 1, claim = NULL, claimed_until = NULL \
+         WHERE claim = $3 AND id IN ({})",
+        crate::db::placeholders(4, carried.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&lead.id)
+        .bind(now)
+        .bind(&lead.claim);
+    for p in carried {
+        q = q.bind(&p.id);
+    }
+    q.execute(db.pool()).await?;
+    Ok(())
+}
+
+impl Claimed {
+    /// The claim this push was taken under.
+    pub fn claim(&self) -> &str {
+        &self.claim
     }
 }
 

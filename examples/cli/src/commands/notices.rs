@@ -306,6 +306,9 @@ fn render(out: &Out, v: &NoticeView) -> String {
         ("发送对象 to", n.audience_label.clone()),
         ("时间 posted", local_time(n.posted_at)),
     ];
+    if n.urgent {
+        fields.push(("紧急 urgent", "紧急通知 / urgent".into()));
+    }
     if n.include_students {
         fields.push((
             "学生 students",
@@ -470,6 +473,19 @@ async fn post(ctx: &Context, client: &Client, args: PostArgs) -> CliResult {
         None => None,
     };
     let class_ids = resolve_classes(client, &args.classes).await?;
+    if !args.urgent && !args.json {
+        // The school's daily cap, before posting; the core refuses a notice past it.
+        if let Ok(allowances) = client.notices().allowance(class_ids.clone()).await {
+            for a in allowances {
+                if let (Some(cap), Some(left)) = (a.daily_cap, a.remaining) {
+                    print(format!(
+                        "今日还可发 / left today for {}: {left} of {cap}",
+                        a.class_id
+                    ));
+                }
+            }
+        }
+    }
     let before: HashSet<String> = client
         .notices()
         .list(NoticeFilter::default())
@@ -487,6 +503,7 @@ async fn post(ctx: &Context, client: &Client, args: PostArgs) -> CliResult {
             include_students: args.to_students,
             requires_ack: args.require_ack,
             ack_deadline,
+            urgent: args.urgent,
         })
         .await?;
     let local_id = local.notice.id.clone();

@@ -93,6 +93,7 @@ pub async fn teacher_posts(w: &mut World) -> anyhow::Result<ClassNotice> {
         include_students: false,
         requires_ack: true,
         ack_deadline: None,
+        urgent: false,
     };
     let id = post_and_deliver(w, teacher, post).await?;
     w.recap.push(format!(
@@ -370,6 +371,7 @@ pub async fn link_group_notice(w: &mut World) -> anyhow::Result<()> {
         include_students: false,
         requires_ack: false,
         ack_deadline: None,
+        urgent: false,
     };
     let id = post_and_deliver(w, admin, post).await?;
 
