@@ -249,6 +249,30 @@ async fn a_parent_who_turned_notices_off_for_a_child_gets_no_push_for_that_class
     // The notice itself still reaches the parent through sync: only the push is held back.
     assert!(zhao.notice_ids().await.contains(&main_notice));
 
+    // An urgent notice (a school admin's) breaks through the setting.
+    let admin = Api::login(&base, SCHOOL_ADMIN).await;
+    let school = admin.user["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "school_admin")
+        .and_then(|m| m["school_id"].as_str())
+        .unwrap()
+        .to_owned();
+    let r = admin
+        .post(
+            "/v1/notices",
+            json!({"title": "明日停课", "body": "暴雨，明天停课。", "urgent": true,
+                "audience": {"scope": "school", "school_id": school},
+                "requires_ack": false, "include_students": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let urgent = r.body["id"].as_str().unwrap().to_owned();
+    let zhao_pushes = pushes_of(&admin, &urgent, &zhao.user_id()).await;
+    assert_eq!(zhao_pushes.len(), 1, "{zhao_pushes:?}");
+    assert_eq!(zhao_pushes[0]["state"], "sent");
+
     // The other child's class still pushes to the same parent.
     let branch_notice = notice(&branch, &branch.taught_classes(), "数学测验").await;
     let zhao_pushes = pushes_of(&branch, &branch_notice, &zhao.user_id()).await;
