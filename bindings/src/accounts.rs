@@ -45,7 +45,7 @@ pub struct ClientConfig {
 /// `Client` of each. Make one per process.
 #[derive(uniffi::Object)]
 pub struct Accounts {
-    inner: lianxiao_core::Accounts,
+    pub(crate) inner: lianxiao_core::Accounts,
 }
 
 #[uniffi::export(async_runtime = "tokio")]

@@ -50,7 +50,7 @@ impl TaskHandle {
 /// One account. Reads come from the phone's store, so they work offline.
 #[derive(uniffi::Object)]
 pub struct Client {
-    inner: lianxiao_core::Client,
+    pub(crate) inner: lianxiao_core::Client,
 }
 
 impl Client {

@@ -9,7 +9,7 @@ use lianxiao_core::{
     protocol::{
         Child, ClassInfo, ClassPending, ClassReceipts, LinkGroup, Membership, MyReceipt, Notice,
         NoticeAudience, PendingPerson, PersonRef, PostNotice, ReceiptReport, ReceiptSummary,
-        RemindResult, Role, School, SchoolKind, User,
+        PushReach, RemindResult, Role, School, SchoolKind, User,
     },
 };
 
@@ -245,6 +245,7 @@ pub struct PendingPerson {
     pub name: String,
     pub role: Role,
     pub children: Vec<PersonRef>,
+    pub push: PushReach,
 }
 
 #[uniffi::remote(Record)]

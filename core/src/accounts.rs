@@ -79,6 +79,18 @@ struct Inner {
     /// Open clients, so one account never has two (two refreshers would revoke the session).
     clients: tokio::sync::Mutex<HashMap<String, WeakClient>>,
     clock: ServerClock,
+    /// This install's push registration, shared by every account (notifications).
+    push: crate::notifications::Install,
+}
+
+/// A weak reference, so the push sender never keeps the accounts alive.
+#[derive(Clone)]
+pub(crate) struct WeakAccounts(std::sync::Weak<Inner>);
+
+impl WeakAccounts {
+    pub(crate) fn upgrade(&self) -> Option<Accounts> {
+        self.0.upgrade().map(|inner| Accounts { inner })
+    }
 }
 
 impl std::fmt::Debug for Accounts {
@@ -131,7 +143,8 @@ impl Accounts {
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
         MIGRATIONS.to_latest(&mut db)?;
-        Ok(Accounts {
+        let push = crate::notifications::Install::open(&config.data_dir)?;
+        let accounts = Accounts {
             inner: Arc::new(Inner {
                 base: api::normalise_base(&config.server_url),
                 data_dir: config.data_dir,
@@ -141,8 +154,42 @@ impl Accounts {
                 db: Arc::new(Mutex::new(db)),
                 clients: tokio::sync::Mutex::new(HashMap::new()),
                 clock: ServerClock::default(),
+                push,
             }),
-        })
+        };
+        let weak = WeakAccounts(Arc::downgrade(&accounts.inner));
+        accounts.inner.push.start(&accounts.inner.runtime, weak);
+        Ok(accounts)
+    }
+
+    /// This install's push registration and incoming pushes.
+    pub fn devices(&self) -> crate::notifications::Devices {
+        crate::notifications::Devices::new(self.clone())
+    }
+
+    pub(crate) fn install(&self) -> &crate::notifications::Install {
+        &self.inner.push
+    }
+
+    pub(crate) fn storage(&self) -> Arc<dyn SecureStorage> {
+        self.inner.storage.clone()
+    }
+
+    /// Server access for a session no account here uses any more (a farewell's).
+    pub(crate) fn detached_api(
+        &self,
+        user_id: &str,
+        storage: Arc<dyn SecureStorage>,
+        tokens: Tokens,
+    ) -> Arc<Api> {
+        let inner = &self.inner;
+        Api::new(
+            inner.http.clone(),
+            inner.base.clone(),
+            user_id.to_owned(),
+            storage,
+            Some(tokens),
+        )
     }
 
     async fn db<T: Send + 'static>(
@@ -190,6 +237,7 @@ impl Accounts {
             .write(move |tx| store::org::put_profile(tx, &user))
             .await?;
         shared.org_changed();
+        crate::notifications::signed_in(self, &client.user_id()).await;
         Ok(client)
     }
 
@@ -283,14 +331,21 @@ impl Accounts {
         Ok(client)
     }
 
-    /// Signs an account out of this device: tells the server (best effort), deletes its
-    /// tokens and wipes its local data, unsent work included.
+    /// Signs an account out of this device: unlinks the device from its pushes and tells the
+    /// server (later, if offline now), deletes its tokens and wipes its local data, unsent
+    /// work included.
     pub async fn sign_out(&self, user_id: String) -> Result<()> {
         let inner = &self.inner;
         if self.info(&user_id).await?.is_some() {
             let client = self.open_client(&user_id).await?;
             client.stop();
-            client.shared().api.logout().await;
+            // The device is unlinked first, while the session works; offline, a farewell
+            // keeps the session to do both later.
+            if crate::notifications::signing_out(self, &client).await {
+                client.shared().api.forget();
+            } else {
+                client.shared().api.logout().await;
+            }
         }
         inner.storage.delete(Tokens::storage_key(&user_id))?;
         inner.clients.lock().await.remove(&user_id);

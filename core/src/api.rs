@@ -345,6 +345,13 @@ impl Api {
         )
     }
 
+    /// Forgets the tokens here without ending the session on the server (a farewell carries
+    /// them on to unlink the device first).
+    pub(crate) fn forget(&self) {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.auth_expired.send_replace(true);
+    }
+
     /// Best-effort sign-out on the server; forgets the tokens here either way.
     pub(crate) async fn logout(&self) {
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).take();

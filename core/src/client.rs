@@ -426,6 +426,11 @@ impl Client {
         Notices::new(self.clone())
     }
 
+    /// This account's badge (unread notices); push registration is `accounts.devices()`.
+    pub fn notifications(&self) -> crate::notifications::Notifications {
+        crate::notifications::Notifications::new(self.clone())
+    }
+
     pub async fn profile(&self) -> Result<Option<User>> {
         self.inner.shared.store.read(store::org::profile).await
     }

@@ -14,6 +14,7 @@ mod homework;
 mod live;
 mod notices;
 mod notification_settings;
+mod notifications;
 mod outbox;
 mod realtime;
 mod replays;
@@ -37,6 +38,9 @@ pub use live::{
 };
 pub use notices::{
     DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,
+};
+pub use notifications::{
+    BadgeListener, DeviceRegistration, Devices, Notifications, PushTarget, RegistrationState,
 };
 pub use notification_settings::{
     NotificationSettingsHandle, NotificationSettingsListener, SettingsView,

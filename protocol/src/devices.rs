@@ -196,6 +196,9 @@ pub enum PushReach {
     Pending,
     /// Handed to the provider for at least one phone.
     Delivered,
+    /// The app on at least one phone said the push arrived (`POST /v1/devices/{id}/received`):
+    /// it is on the phone, whether or not it has been read.
+    OnPhone,
     /// Every push failed, was skipped or found its phone gone.
     NotDelivered,
 }
@@ -210,6 +213,11 @@ pub enum PushState {
     Failed,
     DeviceRemoved,
     Skipped,
+    /// Sent, and the app on the phone said it arrived. Reported only: the queue's rows stay
+    /// `sent`, with `received_at` beside.
+    Received,
+    /// Received, and tapped on the phone.
+    Opened,
 }
 
 impl PushState {
@@ -220,6 +228,8 @@ impl PushState {
             PushState::Failed => "failed",
             PushState::DeviceRemoved => "device_removed",
             PushState::Skipped => "skipped",
+            PushState::Received => "received",
+            PushState::Opened => "opened",
         }
     }
 
@@ -230,6 +240,8 @@ impl PushState {
             PushState::Failed,
             PushState::DeviceRemoved,
             PushState::Skipped,
+            PushState::Received,
+            PushState::Opened,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
@@ -250,6 +262,19 @@ pub struct PushOutcome {
     pub finished_at: Option<Millis>,
 }
 
+/// `POST /v1/devices/{device_id}/received`: the app on this phone got a push (or the user
+/// tapped it). Idempotent: the first time of each is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushReceived {
+    pub kind: PushKind,
+    /// The notice's (homework's, lesson's) id, as in [`PushData::id`].
+    pub id: String,
+    /// The user tapped it (also counts as received).
+    #[serde(default)]
+    pub opened: bool,
+}
+
 /// One recipient of a notice and its pushes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -266,4 +291,9 @@ pub struct RecipientPushes {
 pub struct NoticePushes {
     pub notice_id: String,
     pub recipients: Vec<RecipientPushes>,
+}
+
+/// The default reach of someone the server said nothing about (an older server).
+pub fn no_device() -> PushReach {
+    PushReach::NoDevice
 }

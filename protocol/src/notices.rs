@@ -155,6 +155,11 @@ pub struct PendingPerson {
     pub role: Role,
     /// For parents: the children (in this class) the notice concerns.
     pub children: Vec<PersonRef>,
+    /// How far the notice's push got to their phones: `no_device` / `not_delivered` (only
+    /// the app's own sync will bring it: phone them) versus `delivered` / `on_phone`
+    /// (delivered, not read yet).
+    #[serde(default = "crate::devices::no_device")]
+    pub push: crate::PushReach,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use lianxiao_protocol::{Device, ErrorBody, NoticePushes, RegisterDevice};
+use lianxiao_protocol::{Device, ErrorBody, NoticePushes, PushReceived, RegisterDevice};
 
 use crate::{app::AppState, auth::Caller, error::ApiResult, http::extract::ApiJson, push};
 
@@ -54,8 +54,31 @@ pub async fn unregister(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// For the notice's author: whether a push reached each recipient's phones (sent, pending,
-/// failed, device removed, skipped), to tell "not delivered to any device" from "delivered,
+/// The app on this phone got a push for the signed-in account (or the user tapped it): kept
+/// on that push so the author's receipt view shows it on the phone. Repeating it changes
+/// nothing.
+#[utoipa::path(post, path = "/v1/devices/{device_id}/received", tag = "devices",
+    request_body = PushReceived, params(("device_id" = String, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No push for this event reached this device for the caller", body = ErrorBody),
+    ))]
+pub async fn received(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(device_id): Path<String>,
+    ApiJson(req): ApiJson<PushReceived>,
+) -> ApiResult<StatusCode> {
+    let mut tx = state.db().begin_write().await?;
+    push::devices::received(&mut tx, &caller.user_id, &device_id, &req).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// For the notice's author: whether a push reached each recipient's phones (sent, received or
+/// opened on the phone, pending, failed, device removed, skipped), to tell "not delivered to any device" from "delivered,
 /// not read".
 #[utoipa::path(get, path = "/v1/notices/{id}/pushes", tag = "notices", params(("id" = String, Path)),
     security(("bearer" = [])),
@@ -70,7 +93,7 @@ pub async fn notice_pushes(
     Path(id): Path<String>,
 ) -> ApiResult<Json<NoticePushes>> {
     let mut conn = state.db().pool().acquire().await?;
-    push::queue::notice_pushes(&mut conn, &caller.user_id, &id)
-        .await
-        .map(Json)
+    let mut report = push::queue::notice_pushes(&mut conn, &caller.user_id, &id).await?;
+    push::devices::overlay_on_phone(&mut conn, &mut report).await?;
+    Ok(Json(report))
 }

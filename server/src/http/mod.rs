@@ -101,6 +101,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::register, devices::unregister))
         .routes(routes!(notification_settings::get, notification_settings::put))
         .routes(routes!(notification_settings::unreachable))
+        .routes(routes!(devices::received))
         .routes(routes!(homework::list, homework::assign))
         .routes(routes!(homework::get, homework::edit, homework::delete))
         .routes(routes!(homework::report))

@@ -214,6 +214,7 @@ pub async fn receipt_report(
     .bind(notice_id)
     .fetch_all(&mut *conn)
     .await?;
+    let reach = crate::push::devices::reach_by_recipient(conn, user_id, notice_id).await?;
     // Every class of the notice is listed, also those where everyone has acted.
     let mut classes: BTreeMap<String, ClassPending> = summary
         .classes
@@ -252,6 +253,10 @@ pub async fn receipt_report(
                 name: r.try_get("name")?,
                 role: Role::parse(&r.try_get::<String, _>("role")?).unwrap_or(Role::Parent),
                 children: Vec::new(),
+                push: reach
+                    .get(&person_id)
+                    .copied()
+                    .unwrap_or(lianxiao_protocol::PushReach::NoDevice),
             })
         };
         let child = (!child_id.is_empty()).then(|| PersonRef {

@@ -1,12 +1,15 @@
 //! Registered phones: checking a registration, registering (or updating) a phone for an
-//! account, and unlinking an account when it signs out. All the SQL on devices lives here and
-//! in the queue's removal of dead tokens.
+//! account, unlinking an account when it signs out, and what the phones say about the pushes
+//! they got (received, opened). All the SQL on devices lives here and in the queue's removal
+//! of dead tokens.
+
+use std::collections::HashMap;
 
 use lianxiao_protocol::{
     Device, DevicePlatform, MAX_APP_VERSION, MAX_DEVICE_ID, MAX_LOCALE, MAX_PUSH_TOKEN,
-    PushProvider, RegisterDevice,
+    NoticePushes, PushProvider, PushReach, PushReceived, PushState, RegisterDevice,
 };
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::{
     db::{Tx, now_ms},
@@ -182,4 +185,103 @@ pub async fn unlink(tx: &mut Tx, user_id: &str, device_id: &str) -> ApiResult<()
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The app on a phone says a push arrived (or was tapped): the first time of each is kept on
+/// that device's push for the item. The device must be the caller's, and the push must
+/// exist (`not_found` otherwise, for either, so device ids cannot be probed).
+pub async fn received(
+    tx: &mut Tx,
+    user_id: &str,
+    device_id: &str,
+    req: &PushReceived,
+) -> ApiResult<()> {
+    let now = now_ms();
+    let opened_at = req.opened.then_some(now);
+    // The push for the item (a homework push's event is one student's work, its item the
+    // assignment), and those a digest carrying it stood for.
+    let n = sqlx::query(
+        "UPDATE pushes SET received_at = COALESCE(received_at, $1), \
+         opened_at = COALESCE(opened_at, $2) \
+         WHERE user_id = $5 AND device_id = $6 AND ((event_kind = $3 AND event_id = $4) \
+         OR item_id = $4 OR digest_of IN (SELECT d.id FROM pushes d WHERE d.user_id = $5 \
+         AND d.device_id = $6 AND ((d.event_kind = $3 AND d.event_id = $4) OR d.item_id = $4)))",
+    )
+    .bind(now)
+    .bind(opened_at)
+    .bind(req.kind.as_str())
+    .bind(&req.id)
+    .bind(user_id)
+    .bind(device_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(ApiError::not_found("push"));
+    }
+    Ok(())
+}
+
+/// What the phones said about a notice's pushes, laid over the gateway's outcomes: a push
+/// the app received shows as `received` (or `opened`), and its recipient as `on_phone`.
+pub async fn overlay_on_phone(
+    conn: &mut AnyConnection,
+    report: &mut NoticePushes,
+) -> ApiResult<()> {
+    let on_phone = on_phone(conn, &report.notice_id).await?;
+    for r in &mut report.recipients {
+        for p in &mut r.pushes {
+            if let Some(state) = on_phone.get(&(r.user_id.clone(), p.device_id.clone())) {
+                p.state = *state;
+            }
+        }
+        if r.pushes
+            .iter()
+            .any(|p| matches!(p.state, PushState::Received | PushState::Opened))
+        {
+            r.reach = PushReach::OnPhone;
+        }
+    }
+    Ok(())
+}
+
+/// (user, device) → received or opened, for a notice's pushes the phones confirmed.
+async fn on_phone(
+    conn: &mut AnyConnection,
+    notice_id: &str,
+) -> ApiResult<HashMap<(String, String), PushState>> {
+    let rows = sqlx::query(
+        "SELECT user_id, device_id, opened_at FROM pushes WHERE event_kind = 'notice' \
+         AND event_id = $1 AND received_at IS NOT NULL",
+    )
+    .bind(notice_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = HashMap::new();
+    for r in rows {
+        let opened: Option<i64> = r.try_get("opened_at")?;
+        let state = if opened.is_some() {
+            PushState::Opened
+        } else {
+            PushState::Received
+        };
+        out.insert((r.try_get("user_id")?, r.try_get("device_id")?), state);
+    }
+    Ok(out)
+}
+
+/// Each recipient's push reach for a notice, for the author's receipt report: the same
+/// rules as `GET /v1/notices/{id}/pushes`, so the two views never disagree.
+pub async fn reach_by_recipient(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    notice_id: &str,
+) -> ApiResult<HashMap<String, PushReach>> {
+    let mut report = super::queue::notice_pushes(conn, user_id, notice_id).await?;
+    overlay_on_phone(conn, &mut report).await?;
+    Ok(report
+        .recipients
+        .into_iter()
+        .map(|r| (r.user_id, r.reach))
+        .collect())
 }
