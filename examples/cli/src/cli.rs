@@ -142,6 +142,11 @@ pub enum Command {
     /// The live room of a lesson: hands, stage, chat, mutes and quizzes.
     #[command(subcommand)]
     Live(crate::commands::live::LiveCommand),
+    /// This device for push notifications: its id and each account's registration
+    /// (`devices show`), registering a token (`devices register --provider log --token X`),
+    /// turning pushes off for the account (`devices unregister`).
+    #[command(subcommand)]
+    Devices(crate::commands::devices::DevicesCommand),
     /// Notification settings: which kinds reach you per child, your own quiet hours
     /// (`settings`, `settings set --child ID --homework-graded off`, `--quiet 22:00-06:30`).
     Settings(crate::commands::settings::SettingsArgs),

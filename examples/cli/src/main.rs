@@ -67,6 +67,7 @@ fn wants_json(command: &Command) -> bool {
         Command::Lessons(l) => l.json(),
         Command::Replays(r) => r.json(),
         Command::Live(l) => l.json(),
+        Command::Devices(d) => d.json(),
         Command::Settings(s) => s.json(),
         Command::Unreachable(u) => u.json.json,
         Command::Login { .. } | Command::Switch { .. } | Command::Logout { .. } => false,
@@ -88,6 +89,7 @@ async fn run(cli: Cli, out: Out) -> CliResult {
         Command::Lessons(l) => commands::lessons::run(&ctx, l).await,
         Command::Replays(r) => commands::replays::run(&ctx, r).await,
         Command::Live(l) => commands::live::run(&ctx, l).await,
+        Command::Devices(d) => commands::devices::run(&ctx, d).await,
         Command::Settings(s) => commands::settings::run(&ctx, s).await,
         Command::Unreachable(u) => commands::settings::unreachable(&ctx, u).await,
     }

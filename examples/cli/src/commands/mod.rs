@@ -1,6 +1,7 @@
 //! One module per group of commands.
 
 pub mod accounts;
+pub mod devices;
 pub mod homework;
 pub mod lessons;
 pub mod live;
