@@ -17,6 +17,10 @@ pub const ROSTER_HEADER: [&str; 11] = [
     "child_login",
 ];
 
+/// An optional last column after [`ROSTER_HEADER`]: the person's phone number, which a
+/// teacher calls when the app cannot reach a parent (`GET /v1/classes/{id}/unreachable-parents`).
+pub const ROSTER_PHONE_COLUMN: &str = "phone";
+
 /// One bad row. `line` is the 1-based line number in the file (the header is line 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -14,10 +14,11 @@ use lianxiao_core::{
     protocol::{NotificationKinds, QuietHours},
 };
 use lianxiao_tests::{
-    Backend, TestServer,
+    Backend, DEMO_PASSWORD, TestServer,
     api::Api,
     logins::*,
     phone::{PATIENCE as PHONE_PATIENCE, Phone},
+    places::{CLASS_1, CLASS_2, GRADE, LINK_GROUP, MAIN_SCHOOL},
     proxy::Proxy,
 };
 use reqwest::{Method, StatusCode};
@@ -327,8 +328,22 @@ async fn teachers_see_the_parents_nothing_reaches() {
     let zhao = Api::login(&base, PARENT_TWO_CHILDREN).await;
     let sun = Api::login(&base, PARENT_MAIN_2).await;
 
+    // The school's roster gives two parents' phone numbers (the optional last column). The
+    // children's rows come along: the import looks a parent's child up in the file.
+    let phones = format!(
+        "{},phone\n\
+         {MAIN_SCHOOL},main,{LINK_GROUP},{CLASS_1},{GRADE},student,{STUDENT_MAIN_1A},李明,{DEMO_PASSWORD},,,\n\
+         {MAIN_SCHOOL},main,{LINK_GROUP},{CLASS_2},{GRADE},student,{STUDENT_MAIN_2A},孙悦,{DEMO_PASSWORD},,,\n\
+         {MAIN_SCHOOL},,,{CLASS_1},,parent,{PARENT_ONE_CHILD},李建国,{DEMO_PASSWORD},,{STUDENT_MAIN_1A},138 0000 0001\n\
+         {MAIN_SCHOOL},,,{CLASS_2},,parent,{PARENT_MAIN_2},孙卫东,{DEMO_PASSWORD},,{STUDENT_MAIN_2A},13800000002\n",
+        lianxiao_protocol::ROSTER_HEADER.join(",")
+    );
+    server
+        .import_roster(&phones)
+        .expect("phone numbers imported");
+
     // Nobody has synced or been pushed to: every parent of the class is listed, with their
-    // children in the class.
+    // children in the class and the number to call.
     let r = lead
         .get(&format!("/v1/classes/{main_1}/unreachable-parents"))
         .await;
@@ -341,6 +356,13 @@ async fn teachers_see_the_parents_nothing_reaches() {
         .unwrap();
     assert_eq!(zhao_entry["children"].as_array().unwrap().len(), 1);
     assert!(zhao_entry.get("last_seen_at").is_none());
+    assert!(zhao_entry.get("phone").is_none(), "none on record");
+    let li_entry = listed
+        .iter()
+        .find(|p| p["parent"]["id"] == li.user_id())
+        .unwrap();
+    assert_eq!(li_entry["phone"], "138 0000 0001");
+    assert_eq!(li_entry["children"][0]["name"], "李明");
 
     // p_zhao syncs; p_li's phone accepts a push; p_sun does neither.
     zhao.sync_all(None).await;

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use lianxiao_protocol::{ROSTER_HEADER, Role, RosterRowError, SchoolKind};
+use lianxiao_protocol::{ROSTER_HEADER, ROSTER_PHONE_COLUMN, Role, RosterRowError, SchoolKind};
 
 const LOGIN_LEN: std::ops::RangeInclusive<usize> = 2..=64;
 const NAME_MAX: usize = 64;
@@ -35,6 +35,8 @@ pub struct RosterRow {
     pub password: Option<String>,
     pub subject: Option<String>,
     pub child_login: Option<String>,
+    /// From the optional `phone` column; kept as typed.
+    pub phone: Option<String>,
 }
 
 // Hand-written so a password never reaches a log through `{:?}`.
@@ -53,6 +55,7 @@ impl fmt::Debug for RosterRow {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("subject", &self.subject)
             .field("child_login", &self.child_login)
+            .field("phone", &self.phone.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -69,6 +72,7 @@ pub fn parse_roster(input: &[u8]) -> Result<Vec<RosterRow>, Vec<RosterRowError>>
     let mut errors = Vec::new();
     let mut rows = Vec::new();
     let mut header_seen = false;
+    let mut with_phone = false;
     let mut lines = LineCounter::new(input);
     let mut record = csv::ByteRecord::new();
     loop {
@@ -101,13 +105,17 @@ pub fn parse_roster(input: &[u8]) -> Result<Vec<RosterRow>, Vec<RosterRowError>>
             continue;
         }
         if !header_seen {
-            if cells != ROSTER_HEADER {
+            with_phone = cells.len() == ROSTER_HEADER.len() + 1
+                && cells[ROSTER_HEADER.len()] == ROSTER_PHONE_COLUMN;
+            if cells[..cells.len().min(ROSTER_HEADER.len())] != ROSTER_HEADER
+                || (cells.len() != ROSTER_HEADER.len() && !with_phone)
+            {
                 return Err(vec![header_error(line)]);
             }
             header_seen = true;
             continue;
         }
-        match check_row(line, &cells) {
+        match check_row(line, &cells, with_phone) {
             Ok(row) => rows.push(row),
             Err(mut row_errors) => errors.append(&mut row_errors),
         }
@@ -174,8 +182,9 @@ fn header_error(line: u64) -> RosterRowError {
         line,
         None,
         format!(
-            "the first line must be exactly the header {}",
-            ROSTER_HEADER.join(",")
+            "the first line must be exactly the header {} (optionally followed by ,{})",
+            ROSTER_HEADER.join(","),
+            ROSTER_PHONE_COLUMN
         ),
     )
 }
@@ -251,7 +260,26 @@ fn non_empty(cell: &str) -> Option<&str> {
 }
 
 /// Checks one row on its own.
-fn check_row(line: u64, cells: &[&str]) -> Result<RosterRow, Vec<RosterRowError>> {
+fn check_row(
+    line: u64,
+    cells: &[&str],
+    with_phone: bool,
+) -> Result<RosterRow, Vec<RosterRowError>> {
+    let columns = ROSTER_HEADER.len() + usize::from(with_phone);
+    if cells.len() != columns {
+        return Err(vec![error(
+            line,
+            None,
+            format!("expected {columns} columns, found {}", cells.len()),
+        )]);
+    }
+    let (cells, phone) = match with_phone {
+        true => (
+            &cells[..ROSTER_HEADER.len()],
+            non_empty(cells[ROSTER_HEADER.len()]),
+        ),
+        false => (cells, None),
+    };
     let &[
         school,
         school_kind,
@@ -409,6 +437,12 @@ fn check_row(line: u64, cells: &[&str]) -> Result<RosterRow, Vec<RosterRowError>
             errs.forbid("child_login", child_login, role);
         }
     }
+    if phone.is_some_and(|p| !is_phone_number(p)) {
+        errs.add(
+            "phone",
+            "phone must be 5 to 20 digits, optionally with a leading +, spaces, - or ()",
+        );
+    }
     if link_group.is_some() && school.is_none() && !errs.has("school") {
         errs.add("link_group", "link_group needs a school");
     }
@@ -427,9 +461,19 @@ fn check_row(line: u64, cells: &[&str]) -> Result<RosterRow, Vec<RosterRowError>
             password: password.map(str::to_owned),
             subject: subject.map(str::to_owned),
             child_login: child_login.map(str::to_owned),
+            phone: phone.map(str::to_owned),
         }),
         _ => Err(errs.errors),
     }
+}
+
+/// A phone number as schools write them: 5 to 20 digits, a leading `+`, spaces, `-`, `()`.
+fn is_phone_number(p: &str) -> bool {
+    let digits = p.chars().filter(char::is_ascii_digit).count();
+    (5..=20).contains(&digits)
+        && p.char_indices().all(|(i, c)| {
+            c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')') || (c == '+' && i == 0)
+        })
 }
 
 /// Checks the rows that passed on their own against each other. The first row to state a
@@ -586,6 +630,33 @@ fn check_across_rows(rows: &[RosterRow], errors: &mut Vec<RosterRowError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_optional_phone_column_is_checked_and_kept() {
+        let header = format!("{},phone", ROSTER_HEADER.join(","));
+        let csv = format!(
+            "{header}\n,,,,,county_admin,ca_x,张,lianxiao-demo,,,+86 138-0000-0000\n\
+             ,,,,,county_admin,ca_y,李,lianxiao-demo,,,\n"
+        );
+        let rows = parse_roster(csv.as_bytes()).unwrap();
+        assert_eq!(rows[0].phone.as_deref(), Some("+86 138-0000-0000"));
+        assert_eq!(rows[1].phone, None);
+        assert!(
+            !format!("{:?}", rows[0]).contains("138"),
+            "phone numbers stay out of logs"
+        );
+        let bad = format!("{header}\n,,,,,county_admin,ca_x,张,lianxiao-demo,,,call me\n");
+        let errors = parse_roster(bad.as_bytes()).unwrap_err();
+        assert_eq!(errors[0].column.as_deref(), Some("phone"));
+        let short = format!("{header}\n,,,,,county_admin,ca_x,张,lianxiao-demo,,\n");
+        assert!(
+            parse_roster(short.as_bytes()).unwrap_err()[0]
+                .reason
+                .contains("12 columns")
+        );
+        let other = format!("{},mobile\n", ROSTER_HEADER.join(","));
+        assert!(parse_roster(other.as_bytes()).is_err());
+    }
 
     const HEADER: &str =
         "school,school_kind,link_group,class,grade,role,login,name,password,subject,child_login";
