@@ -6,6 +6,10 @@ pluginManagement {
         mavenCentral()
         gradlePluginPortal()
     }
+    plugins {
+        // Applied by the sample only when google-services.json is present (FCM).
+        id("com.google.gms.google-services") version "4.4.2"
+    }
 }
 
 dependencyResolutionManagement {
@@ -13,6 +17,12 @@ dependencyResolutionManagement {
     repositories {
         google()
         mavenCentral()
+        // 个推 Getui's SDK (push through the phone makers' channels).
+        maven {
+            name = "getui"
+            url = uri("https://mvn.getui.com/nexus/content/repositories/releases/")
+            content { includeGroup("com.getui") }
+        }
         // The Kotlin half of rustls-platform-verifier ships inside its Rust crate as a local
         // Maven repository; `cargo fetch` puts it on disk (see lianxiao/build.gradle.kts).
         maven {

@@ -6,7 +6,13 @@ plugins {
     alias(libs.plugins.android.application)
     alias(libs.plugins.kotlin.android)
     alias(libs.plugins.kotlin.compose)
+    id("com.google.gms.google-services") apply false
 }
+
+// Firebase's Gradle plugin reads google-services.json; without the file the app uses Getui
+// only (most phones in rural China have no Google services anyway).
+val hasFcm = file("google-services.json").exists()
+if (hasFcm) apply(plugin = "com.google.gms.google-services")
 
 android {
     namespace = "org.lianxiao.sample"
@@ -22,6 +28,10 @@ android {
         // ./gradlew :sample:installDebug -Plianxiao.serverUrl=https://lianxiao.example.cn
         val serverUrl = providers.gradleProperty("lianxiao.serverUrl").getOrElse("http://10.0.2.2:8080")
         buildConfigField("String", "SERVER_URL", "\"$serverUrl\"")
+        // 个推 Getui: the app id from the Getui developer console (-Pgetui.appId=...).
+        manifestPlaceholders["GETUI_APPID"] = providers.gradleProperty("getui.appId").getOrElse("")
+        // FCM only when the Firebase project's google-services.json is here.
+        buildConfigField("boolean", "HAS_FCM", hasFcm.toString())
     }
 
     buildFeatures {
@@ -61,4 +71,10 @@ dependencies {
     implementation(libs.media3.exoplayer)
     implementation(libs.media3.exoplayer.hls)
     implementation(libs.media3.ui)
+    // Push: Getui (gtsdk + its gtc core; from Getui's Maven repository, see settings) and FCM.
+    implementation("com.getui:gtsdk:3.3.7.0")
+    implementation("com.getui:gtc:3.2.18.0")
+    implementation(platform("com.google.firebase:firebase-bom:33.7.0"))
+    implementation("com.google.firebase:firebase-messaging")
+    implementation("com.google.android.gms:play-services-base:18.5.0")
 }

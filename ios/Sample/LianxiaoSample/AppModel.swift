@@ -2,6 +2,7 @@
 // decision (what is unread, what is pending, retries) is the core's; this only forwards.
 import AVFoundation
 import Foundation
+import UIKit
 import Lianxiao
 import LianxiaoKit
 
@@ -44,6 +45,10 @@ final class AppModel: ObservableObject {
     @Published private(set) var busy = false
     /// The last error's stable code; nil when there is none to show.
     @Published var errorCode: String?
+    /// Unread notices of the open account (also the app icon's badge).
+    @Published private(set) var badge: UInt32 = 0
+    /// Where a tapped push leads; the notices screen shows it, then sets it to nil.
+    @Published var pushTarget: PushTarget?
 
     private let core: Accounts?
     private var streams: [Task<Void, Never>] = []
@@ -180,6 +185,30 @@ final class AppModel: ObservableObject {
         }
     }
 
+    /// APNs gave this install a token: the core registers it for every signed-in account.
+    func pushTokenArrived(_ hex: String) {
+        guard let devices = core?.devices() else { return }
+        let version = Bundle.main.object(forInfoDictionaryKey: "CFBundleShortVersionString") as? String ?? "0"
+        let registration = RegisterDevice(
+            platform: .ios, provider: .apns, token: hex, appVersion: version,
+            locale: Locale.preferredLanguages.first ?? "zh-CN")
+        perform(quiet: true) { try await devices.setPushToken(registration: registration) }
+    }
+
+    /// A push arrived while the app runs: its account syncs, the server hears it arrived.
+    func pushReceived(_ data: [String: String]) async {
+        _ = try? await core?.devices().pushReceived(data: data)
+    }
+
+    /// A push was tapped: open its account if another is open, then its item.
+    func pushOpened(_ data: [String: String]) async {
+        guard let target = try? await core?.devices().pushOpened(data: data) else { return }
+        if session?.userId != target.accountId {
+            try? await open(core?.switchTo(userId: target.accountId))
+        }
+        pushTarget = target
+    }
+
     private func open(_ client: Client?) async throws {
         streams.forEach { $0.cancel() } // ends the subscriptions (onTermination cancels them)
         streams = []
@@ -199,6 +228,12 @@ final class AppModel: ObservableObject {
             })
             streams.append(Task { [weak self] in
                 for await list in session.homework.stream() { self?.homework = list }
+            })
+            streams.append(Task { [weak self] in
+                for await unread in session.client.notifications().badgeStream() {
+                    self?.badge = unread
+                    UIApplication.shared.applicationIconBadgeNumber = Int(unread)
+                }
             })
         }
         accounts = try await core?.list() ?? []

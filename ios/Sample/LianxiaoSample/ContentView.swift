@@ -89,9 +89,27 @@ struct NoticesView: View {
             List(model.notices, id: \.notice.id) { view in
                 NoticeRow(view: view)
             }
-            .navigationTitle(screenTitle(model, "通知"))
+            .navigationTitle(screenTitle(model, model.badge > 0 ? "通知 (\(model.badge))" : "通知"))
             .toolbar { AccountMenu(addAccount: addAccount) }
+            // A tapped push: the notice it was about (listed here once synced).
+            .alert(pushedNotice?.notice.title ?? "新消息", isPresented: showingPush) {
+                Button("好") {
+                    if let target = model.pushTarget, pushedNotice != nil { model.markRead(target.id) }
+                    model.pushTarget = nil
+                }
+            } message: {
+                Text(pushedNotice?.notice.body ?? "联网后显示")
+            }
         }
+    }
+
+    private var pushedNotice: NoticeView? {
+        guard let target = model.pushTarget, target.kind == .notice else { return nil }
+        return model.notices.first { $0.notice.id == target.id }
+    }
+
+    private var showingPush: Binding<Bool> {
+        Binding(get: { model.pushTarget != nil }, set: { if !$0 { model.pushTarget = nil } })
     }
 }
 

@@ -1,5 +1,6 @@
 package org.lianxiao.sample
 
+import android.content.Intent
 import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.setContent
@@ -45,6 +46,7 @@ import org.lianxiao.core.AccountInfo
 import org.lianxiao.core.ClientState
 import org.lianxiao.core.DeliveryState
 import org.lianxiao.core.NoticeView
+import org.lianxiao.sample.push.Push
 
 class MainActivity : ComponentActivity() {
     private val model: SampleViewModel by viewModels()
@@ -52,6 +54,17 @@ class MainActivity : ComponentActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         setContent { MaterialTheme { SampleScreen(model) } }
+        openPush(intent)
+    }
+
+    /** A tapped push: FCM's extras, or the `lianxiao://open` intent of the vendor channels. */
+    override fun onNewIntent(intent: Intent) {
+        super.onNewIntent(intent)
+        openPush(intent)
+    }
+
+    private fun openPush(intent: Intent?) {
+        Push.dataOf(intent)?.let(model::openFromPush)
     }
 }
 
@@ -146,11 +159,33 @@ fun SignedInScreen(
     var menuOpen by remember { mutableStateOf(false) }
     var tab by rememberSaveable { mutableIntStateOf(0) }
     val me = accounts.firstOrNull { it.userId == session.userId }
+    val unread by session.badge.collectAsStateWithLifecycle(initialValue = 0u)
+    val pushTarget by model.pushTarget.collectAsStateWithLifecycle()
+    val notices by session.list.collectAsStateWithLifecycle(initialValue = emptyList())
+    // A tapped push: the notice it was about (tab 0 lists it; the dialog shows which).
+    pushTarget?.let { target ->
+        val notice = notices.firstOrNull { it.notice.id == target.id }
+        AlertDialog(
+            onDismissRequest = model::pushTargetShown,
+            confirmButton = {
+                TextButton(onClick = {
+                    if (notice != null) model.markRead(target.id)
+                    model.pushTargetShown()
+                    tab = 0
+                }) { Text("好") }
+            },
+            title = { Text(notice?.notice?.title ?: "新消息") },
+            text = { Text(notice?.notice?.body ?: "联网后显示 / shown once synced") },
+        )
+    }
 
     Scaffold(
         topBar = {
             TopAppBar(
-                title = { Text("${me?.displayName ?: "联校"} · ${stateText(state)}") },
+                title = {
+                    val badge = if (unread > 0u) " ($unread)" else ""
+                    Text("${me?.displayName ?: "联校"}$badge · ${stateText(state)}")
+                },
                 actions = {
                     TextButton(onClick = { menuOpen = true }) { Text("账号") }
                     DropdownMenu(expanded = menuOpen, onDismissRequest = { menuOpen = false }) {

@@ -3,6 +3,7 @@ package org.lianxiao.sample
 import android.app.Application
 import org.lianxiao.core.Accounts
 import org.lianxiao.core.android.Lianxiao
+import org.lianxiao.sample.push.Push
 
 /** Starts the core once per process; screens share [accounts]. */
 class SampleApplication : Application() {
@@ -12,5 +13,7 @@ class SampleApplication : Application() {
     override fun onCreate() {
         super.onCreate()
         accounts = Lianxiao.initialize(this, BuildConfig.SERVER_URL)
+        // FCM with Google Play services, else Getui; the token goes to the core.
+        Push.start(this)
     }
 }

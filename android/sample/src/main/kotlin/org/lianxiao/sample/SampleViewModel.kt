@@ -28,10 +28,14 @@ import org.lianxiao.core.HomeworkView
 import org.lianxiao.core.LianxiaoException
 import org.lianxiao.core.NoticeView
 import org.lianxiao.core.Notices
+import org.lianxiao.core.Notifications
+import org.lianxiao.core.PushTarget
 import org.lianxiao.core.Submission
 import org.lianxiao.core.WorkKind
 import org.lianxiao.core.android.ConnectivityReachability
+import org.lianxiao.sample.push.Push
 import org.lianxiao.core.ktx.UNREAD_FIRST
+import org.lianxiao.core.ktx.badgeFlow
 import org.lianxiao.core.ktx.code
 import org.lianxiao.core.ktx.flow
 import org.lianxiao.core.ktx.stateFlow
@@ -44,6 +48,9 @@ class Session(val client: Client, reachability: ConnectivityReachability) : Auto
     val state: Flow<ClientState> = client.stateFlow()
     val list: Flow<List<NoticeView>> = notices.flow(UNREAD_FIRST)
     val homeworkList: Flow<List<HomeworkView>> = homework.flow()
+    private val notifications: Notifications = client.notifications()
+    /** Unread notices of this account: the top bar's badge. */
+    val badge: Flow<UInt> = notifications.badgeFlow()
     private val watch = reachability.watch(client)
 
     init {
@@ -55,6 +62,7 @@ class Session(val client: Client, reachability: ConnectivityReachability) : Auto
         client.stop()
         notices.close()
         homework.close()
+        notifications.close()
         client.close()
     }
 }
@@ -97,6 +105,22 @@ class SampleViewModel(app: Application) : AndroidViewModel(app) {
     fun signIn(login: String, password: String) = launchCall { open(accounts.signIn(login, password)) }
 
     fun switchTo(userId: String) = launchCall { open(accounts.switchTo(userId)) }
+
+    /** The notice (homework, lesson) a tapped push leads to; the screen scrolls to it. */
+    private val _pushTarget = MutableStateFlow<PushTarget?>(null)
+    val pushTarget: StateFlow<PushTarget?> = _pushTarget.asStateFlow()
+
+    /** A push was tapped: the core syncs its account and says where to go; the push's
+     *  account becomes the open one if another was. */
+    fun openFromPush(data: Map<String, String>) = launchCall {
+        val target = Push.opened(getApplication(), data) ?: return@launchCall
+        if (_session.value?.userId != target.accountId) open(accounts.switchTo(target.accountId))
+        _pushTarget.value = target
+    }
+
+    fun pushTargetShown() {
+        _pushTarget.value = null
+    }
 
     fun signOut() = launchCall {
         val current = _session.value ?: return@launchCall
