@@ -350,3 +350,94 @@ async fn offline_registration_goes_out_later_once_and_offline_sign_out_still_unl
             .all(|d| d.id != last)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_reports_only_its_own_pushes_and_repeats_change_nothing() {
+    let server = server_with(&[]);
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let li = Api::login(&base, PARENT_ONE_CHILD).await;
+    let sun = Api::login(&base, PARENT_MAIN_2).await;
+    let r = li
+        .call(
+            reqwest::Method::PUT,
+            "/v1/devices/li-phone-0001",
+            Some(serde_json::json!({"platform": "android", "provider": "log",
+                "token": "li-log-1", "app_version": "1.0.0", "locale": "zh-CN"})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let (notice, report) = post(&server, &lead, "校车通知").await;
+    assert_eq!(recipient(&report, &li.user_id())["reach"], "delivered");
+
+    let received = |kind: &str, id: &str, opened: bool| serde_json::json!({"kind": kind, "id": id, "opened": opened});
+    // Another parent cannot mark Li's push, nor with Li's device id; nothing changes.
+    let path = "/v1/devices/li-phone-0001/received";
+    let r = sun
+        .call(
+            reqwest::Method::POST,
+            path,
+            Some(received("notice", &notice, false)),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    // Malformed: an unknown kind.
+    let r = li
+        .call(
+            reqwest::Method::POST,
+            path,
+            Some(received("grade", &notice, false)),
+            None,
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{:?}", r.body);
+    let r = li
+        .call(
+            reqwest::Method::POST,
+            path,
+            Some(received("notice", "nope", false)),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
+    let report = settled(&server, &lead, &notice, |_| true).await;
+    assert_eq!(recipient(&report, &li.user_id())["reach"], "delivered");
+
+    // Li's phone: received, twice; then opened.
+    for _ in 0..2 {
+        let r = li
+            .call(
+                reqwest::Method::POST,
+                path,
+                Some(received("notice", &notice, false)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    }
+    let report = settled(&server, &lead, &notice, |_| true).await;
+    let me = recipient(&report, &li.user_id());
+    assert_eq!(
+        (me["reach"].as_str(), me["pushes"][0]["state"].as_str()),
+        (Some("on_phone"), Some("received"))
+    );
+    let r = li
+        .call(
+            reqwest::Method::POST,
+            path,
+            Some(received("notice", &notice, true)),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let report = settled(&server, &lead, &notice, |_| true).await;
+    assert_eq!(
+        recipient(&report, &li.user_id())["pushes"][0]["state"],
+        "opened"
+    );
+    // Only the author sees the pushes.
+    let r = li.get(&format!("/v1/notices/{notice}/pushes")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
