@@ -21,6 +21,8 @@ struct ContentView: View {
                             .tabItem { Label("直播", systemImage: "play.rectangle") }
                         ReplayTabView(client: client)
                             .tabItem { Label("回放", systemImage: "arrow.down.circle") }
+                        SettingsTabView(client: client)
+                            .tabItem { Label("提醒", systemImage: "bell.badge") }
                     }
                 }
                 // Its own view: SwiftUI shows one alert per view.

@@ -208,12 +208,14 @@ fun SignedInScreen(
                 Tab(selected = tab == 1, onClick = { tab = 1 }, text = { Text("作业") })
                 Tab(selected = tab == 2, onClick = { tab = 2 }, text = { Text("直播") })
                 Tab(selected = tab == 3, onClick = { tab = 3 }, text = { Text("回放") })
+                Tab(selected = tab == 4, onClick = { tab = 4 }, text = { Text("提醒") })
             }
             when (tab) {
                 0 -> NoticeList(session, onRead = model::markRead, onAcknowledge = model::acknowledge)
                 1 -> HomeworkScreen(model, session)
                 2 -> LiveTab(session.client)
-                else -> ReplaysTab(session.client)
+                3 -> ReplaysTab(session.client)
+                else -> SettingsTab(session.client)
             }
         }
     }
