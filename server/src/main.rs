@@ -191,7 +191,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     unreachable_after_hours * 3600.0,
                 )
                 .map_err(|_| {
-                    anyhow::anyhow!("LIANXIAO_UNREACHABLE_AFTER_HOURS must be a number of hours, 0 or more")
+                    anyhow::anyhow!(
+                        "LIANXIAO_UNREACHABLE_AFTER_HOURS must be a number of hours, 0 or more"
+                    )
                 })?,
                 test_clock,
                 broadcast: BroadcastConfig {

@@ -4,8 +4,8 @@
 
 pub(crate) mod homework;
 pub(crate) mod lessons;
-pub(crate) mod notification_settings;
 pub(crate) mod notices;
+pub(crate) mod notification_settings;
 pub(crate) mod org;
 pub(crate) mod outbox;
 pub(crate) mod replays;

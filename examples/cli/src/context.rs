@@ -321,9 +321,7 @@ impl Context {
                     OutboxKind::HandIn
                     | OutboxKind::Review
                     | OutboxKind::Watch
-                    | OutboxKind::NotificationSettings => {
-                        lianxiao_core::DeliveryState::Pending
-                    }
+                    | OutboxKind::NotificationSettings => lianxiao_core::DeliveryState::Pending,
                 };
                 if state == lianxiao_core::DeliveryState::Delivered {
                     Delivery::Delivered

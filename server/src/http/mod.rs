@@ -13,8 +13,8 @@ mod homework;
 mod lessons;
 mod live;
 mod notices;
-mod push_policy;
 mod notification_settings;
+mod push_policy;
 mod replays;
 mod sync;
 mod test_clock;
@@ -99,7 +99,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(push_policy::allowance))
         .routes(routes!(devices::notice_pushes))
         .routes(routes!(devices::register, devices::unregister))
-        .routes(routes!(notification_settings::get, notification_settings::put))
+        .routes(routes!(
+            notification_settings::get,
+            notification_settings::put
+        ))
         .routes(routes!(notification_settings::unreachable))
         .routes(routes!(devices::received))
         .routes(routes!(homework::list, homework::assign))
