@@ -416,3 +416,128 @@ pub(crate) fn all_due_now(conn: &Connection) -> Result<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(token: &str) -> RegisterDevice {
+        RegisterDevice {
+            platform: DevicePlatform::Android,
+            provider: PushProvider::Getui,
+            token: token.into(),
+            app_version: "1.0".into(),
+            locale: "zh-CN".into(),
+        }
+    }
+
+    fn states(c: &Connection) -> Vec<(String, String)> {
+        registrations(c)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.user_id, r.state))
+            .collect()
+    }
+
+    fn pair(user: &str, state: &str) -> (String, String) {
+        (user.to_owned(), state.to_owned())
+    }
+
+    #[test]
+    fn the_device_id_is_made_once_per_install() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = InstallDb::open(dir.path()).unwrap();
+        let id = device_id(&first.0.lock().unwrap()).unwrap();
+        drop(first);
+        let again = InstallDb::open(dir.path()).unwrap();
+        assert_eq!(device_id(&again.0.lock().unwrap()).unwrap(), id);
+        assert!(id.starts_with("lx-") && id.len() >= 8);
+    }
+
+    #[test]
+    fn a_new_token_makes_every_account_due_and_a_stale_answer_does_not_settle_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = InstallDb::open(dir.path()).unwrap();
+        let mut c = db.0.lock().unwrap();
+        signed_in(&mut c, "mum").unwrap();
+        signed_in(&mut c, "kid").unwrap();
+        assert!(set_current(&mut c, &reg("t1")).unwrap());
+        assert!(
+            !set_current(&mut c, &reg("t1")).unwrap(),
+            "the same token again"
+        );
+        registered(&c, "mum", &fingerprint(&reg("t1")), 1).unwrap();
+        registered(&c, "kid", &fingerprint(&reg("t1")), 1).unwrap();
+        assert_eq!(
+            states(&c),
+            [pair("kid", "registered"), pair("mum", "registered")]
+        );
+
+        // A new token while mum's old one is on its way: her answer leaves her due.
+        assert!(set_current(&mut c, &reg("t2")).unwrap());
+        assert_eq!(due_registrations(&c, 0, false).unwrap().len(), 2);
+        registered(&c, "mum", &fingerprint(&reg("t1")), 2).unwrap();
+        registered(&c, "kid", &fingerprint(&reg("t2")), 2).unwrap();
+        assert_eq!(
+            states(&c),
+            [pair("kid", "registered"), pair("mum", "pending")]
+        );
+    }
+
+    #[test]
+    fn pushes_turned_off_stay_off_until_the_next_sign_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = InstallDb::open(dir.path()).unwrap();
+        let mut c = db.0.lock().unwrap();
+        signed_in(&mut c, "mum").unwrap();
+        set_current(&mut c, &reg("t1")).unwrap();
+        assert!(unregister(&c, "mum").unwrap());
+        assert_eq!(
+            due_registrations(&c, 0, false).unwrap(),
+            [("mum".to_owned(), true, 0)]
+        );
+        unlinked(&c, "mum").unwrap();
+        set_current(&mut c, &reg("t2")).unwrap();
+        assert_eq!(states(&c), [pair("mum", "off")]);
+        assert_eq!(pending_count(&c).unwrap(), 0);
+        signed_in(&mut c, "mum").unwrap();
+        assert_eq!(states(&c), [pair("mum", "pending")]);
+    }
+
+    #[test]
+    fn a_sign_in_keeps_an_old_farewell_from_unlinking_the_new_registration() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = InstallDb::open(dir.path()).unwrap();
+        let mut c = db.0.lock().unwrap();
+        signed_in(&mut c, "mum").unwrap();
+        assert!(forget_account(&mut c, "mum").unwrap());
+        assert!(
+            !forget_account(&mut c, "mum").unwrap(),
+            "nothing left to unlink"
+        );
+        add_farewell(&c, "mum", "lx-1", 1).unwrap();
+        assert!(due_farewells(&c, 0, false).unwrap()[0].unlink);
+        signed_in(&mut c, "mum").unwrap();
+        let f = &due_farewells(&c, 0, false).unwrap()[0];
+        assert!(
+            !f.unlink,
+            "the old session still ends, the device stays linked"
+        );
+    }
+
+    #[test]
+    fn a_tap_after_the_receipt_was_sent_is_still_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = InstallDb::open(dir.path()).unwrap();
+        let c = db.0.lock().unwrap();
+        add_report(&c, "mum", PushKind::Notice, "n1", false).unwrap();
+        let sent = due_reports(&c, 0, false).unwrap().remove(0);
+        add_report(&c, "mum", PushKind::Notice, "n1", true).unwrap();
+        report_done(&c, &sent).unwrap();
+        let left = due_reports(&c, 0, false).unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].opened);
+        report_done(&c, &left[0]).unwrap();
+        assert_eq!(pending_count(&c).unwrap(), 0);
+    }
+}
