@@ -34,6 +34,8 @@ pub(crate) struct Install {
     /// sign-out's unlink cannot be overtaken by a registration for the same account.
     send_lock: Arc<tokio::sync::Mutex<()>>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// The accounts' runtime, for work started from the shell's threads.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Install {
@@ -43,18 +45,26 @@ impl Install {
             wake: Arc::new(Notify::new()),
             send_lock: Arc::new(tokio::sync::Mutex::new(())),
             task: std::sync::Mutex::new(None),
+            runtime: std::sync::OnceLock::new(),
         })
     }
 
     /// Starts the background sender; it holds the accounts weakly and stops with them.
     pub(crate) fn start(&self, runtime: &tokio::runtime::Handle, accounts: WeakAccounts) {
         let wake = self.wake.clone();
+        let _ = self.runtime.set(runtime.clone());
         let task = runtime.spawn(run(accounts, wake));
         *self.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
     }
 
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    pub(crate) fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Some(rt) = self.runtime.get() {
+            rt.spawn(work);
+        }
     }
 }
 

@@ -168,13 +168,14 @@ impl Devices {
         devices::send_due(&self.accounts, true).await
     }
 
-    /// The phone's network came back (or went): pending registrations go at once.
+    /// The phone's network came back (or went): pending registrations, unlinks and reports go
+    /// at once instead of waiting out their backoff. Call it with `client.network_changed`.
     pub fn network_changed(&self, available: bool) {
         if !available {
             return;
         }
         let accounts = self.accounts.clone();
-        tokio::spawn(async move {
+        self.accounts.install().spawn(async move {
             let _ = accounts.install().db.run(|c| store::all_due_now(c)).await;
             accounts.install().wake();
         });
