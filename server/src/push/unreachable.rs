@@ -34,13 +34,8 @@ impl Contacts {
     /// process did so less than a minute ago. Written in the background: a failed write only
     /// makes the account look quieter than it is, and must not fail the sync.
     pub fn touch(&self, db: &Db, user_id: &str, now: i64) {
-        {
-            let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-            match written.get(user_id) {
-                Some(&at) if (0..CONTACT_EVERY_MS).contains(&(now - at)) => return,
-                _ => {}
-            }
-            written.insert(user_id.to_owned(), now);
+        if !self.due(user_id, now) {
+            return;
         }
         let db = db.clone();
         let user_id = user_id.to_owned();
@@ -58,6 +53,21 @@ impl Contacts {
                 tracing::warn!(error = %e, "recording an account's contact failed");
             }
         });
+    }
+}
+
+impl Contacts {
+    /// Whether `user_id`'s contact at `now` is to be written (and, if so, noted as written).
+    /// A clock moved back (the test clock) writes again; the database keeps the latest time.
+    fn due(&self, user_id: &str, now: i64) -> bool {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&at) = written.get(user_id)
+            && (0..CONTACT_EVERY_MS).contains(&(now - at))
+        {
+            return false;
+        }
+        written.insert(user_id.to_owned(), now);
+        true
     }
 }
 
@@ -134,6 +144,16 @@ fn is_unreachable(last_seen_at: Option<i64>, last_push_at: Option<i64>, cutoff: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contact_is_written_at_most_once_a_minute_per_account() {
+        let contacts = Contacts::default();
+        assert!(contacts.due("p_li", 1_000));
+        assert!(!contacts.due("p_li", 1_000 + CONTACT_EVERY_MS - 1));
+        assert!(contacts.due("p_zhao", 1_500), "each account on its own");
+        assert!(contacts.due("p_li", 1_000 + CONTACT_EVERY_MS));
+        assert!(contacts.due("p_li", 0), "a clock moved back writes again");
+    }
 
     #[test]
     fn reached_by_either_contact_or_push() {
