@@ -157,14 +157,20 @@ impl Accounts {
                 push,
             }),
         };
-        let weak = WeakAccounts(Arc::downgrade(&accounts.inner));
-        accounts.inner.push.start(&accounts.inner.runtime, weak);
+        accounts
+            .inner
+            .push
+            .start(&accounts.inner.runtime, accounts.downgrade());
         Ok(accounts)
     }
 
     /// This install's push registration and incoming pushes.
     pub fn devices(&self) -> crate::notifications::Devices {
         crate::notifications::Devices::new(self.clone())
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakAccounts {
+        WeakAccounts(Arc::downgrade(&self.inner))
     }
 
     pub(crate) fn install(&self) -> &crate::notifications::Install {
@@ -328,6 +334,7 @@ impl Accounts {
         );
         let client = Client::new(user_id.to_owned(), dir, inner.runtime.clone(), store, api);
         clients.insert(user_id.to_owned(), client.downgrade());
+        crate::notifications::follow_network(self, &client);
         Ok(client)
     }
 

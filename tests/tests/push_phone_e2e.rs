@@ -300,7 +300,8 @@ async fn offline_registration_goes_out_later_once_and_offline_sign_out_still_unl
     );
 
     proxy.set_refusing(false);
-    phone.accounts.devices().network_changed(true);
+    // The shell's reachability tells the client; the install's pending work follows.
+    phone.client.network_changed(true);
     all_registered(&phone.accounts, 2).await;
     let (notice, _) = post(&server, &lead, "网络恢复").await;
     let got = fakes.getui.delivered_to("gt-offline");

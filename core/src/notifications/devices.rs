@@ -101,6 +101,24 @@ impl SecureStorage for FarewellStorage {
     }
 }
 
+/// When a client hears the network is back (the shell's `client.network_changed(true)`), the
+/// install's pending registrations, unlinks and reports go at once too. Ends with the client.
+pub(crate) fn follow_network(accounts: &Accounts, client: &Client) {
+    let mut network = client.shared().network.subscribe();
+    let weak = accounts.downgrade();
+    accounts.install().spawn(async move {
+        while network.changed().await.is_ok() {
+            if !*network.borrow_and_update() {
+                continue;
+            }
+            let Some(accounts) = weak.upgrade() else {
+                return;
+            };
+            accounts.devices().network_changed(true);
+        }
+    });
+}
+
 /// An account signed in: register this install for it (now, if a token is known).
 pub(crate) async fn signed_in(accounts: &Accounts, user_id: &str) {
     let id = user_id.to_owned();

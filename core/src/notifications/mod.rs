@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use lianxiao_protocol::{Millis, PushData, PushKind, PushProvider, RegisterDevice};
 
 pub use badges::{BadgeListener, Notifications};
-pub(crate) use devices::{Install, signed_in, signing_out};
+pub(crate) use devices::{Install, follow_network, signed_in, signing_out};
 
 use crate::{Accounts, Error, Result, store as account_store};
 
