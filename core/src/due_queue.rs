@@ -59,14 +59,22 @@ pub(crate) async fn run<Q: DueQueue>(shared: Arc<Shared>) {
         match shared.store.read(move |c| Q::next_due(c, now)).await {
             Ok(Some(row)) => {
                 if let Err(e) = Q::drive(&shared, row).await {
-                    tracing::warn!(queue = Q::WHAT, code = e.code_str(), "worker failed; retrying");
+                    tracing::warn!(
+                        queue = Q::WHAT,
+                        code = e.code_str(),
+                        "worker failed; retrying"
+                    );
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 continue;
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(queue = Q::WHAT, code = e.code_str(), "worker failed; retrying");
+                tracing::warn!(
+                    queue = Q::WHAT,
+                    code = e.code_str(),
+                    "worker failed; retrying"
+                );
                 tokio::select! {
                     _ = wake => {}
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
@@ -74,7 +82,12 @@ pub(crate) async fn run<Q: DueQueue>(shared: Arc<Shared>) {
                 continue;
             }
         }
-        let next = shared.store.read(|c| Q::next_due_at(c)).await.ok().flatten();
+        let next = shared
+            .store
+            .read(|c| Q::next_due_at(c))
+            .await
+            .ok()
+            .flatten();
         let sleep = match next {
             Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 3_600_000) as u64),
             None => IDLE,

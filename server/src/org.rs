@@ -213,6 +213,17 @@ pub async fn refresh_feed(tx: &mut Tx, seq: i64, user_id: &str) -> sqlx::Result<
     for (kind, id) in &now_visible {
         feed::touch(tx, seq, user_id, *kind, id, false).await?;
     }
+    // The notification settings list one entry per child: a child linked or unlinked
+    // changes them, so every phone of the account gets them again.
+    feed::touch(
+        tx,
+        seq,
+        user_id,
+        EntityKind::NotificationSettings,
+        user_id,
+        false,
+    )
+    .await?;
     Ok(())
 }
 

@@ -142,6 +142,20 @@ async fn a_new_child_and_a_moved_student_reach_the_parent_as_items_and_tombstone
     );
     assert_eq!(ids_of(&items, "child", "child").len(), 2);
     assert_eq!(ids_of(&items, "class", "class").len(), 1);
+    // The notification settings list one entry per child, so they come again with both.
+    let settings: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["type"] == "notification_settings")
+        .collect();
+    assert_eq!(settings.len(), 1, "{items:?}");
+    assert_eq!(
+        settings[0]["settings"]["children"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{settings:?}"
+    );
 
     // Re-importing the whole demo roster moves the child back and changes nothing else.
     server.import_roster(&demo_roster()).expect("import");
