@@ -27,6 +27,23 @@ pub enum LianxiaoError {
     },
     #[error("{detail}")]
     Conflict { detail: String },
+    /// A teacher muted this person in the lesson's chat, for `retry_after_secs` more when
+    /// known.
+    #[error("{detail}")]
+    Muted {
+        retry_after_secs: Option<u64>,
+        detail: String,
+    },
+    /// The lesson is not open: cancelled, over, or not yet in its window.
+    #[error("{detail}")]
+    LessonNotLive { detail: String },
+    /// The class (`class_id`) has had its school's daily number of non-urgent notices to
+    /// parents; nothing was posted. Ask the allowance before posting.
+    #[error("{detail}")]
+    DailyNoticeCap {
+        class_id: Option<String>,
+        detail: String,
+    },
     /// Try again after `retry_after_secs` when given.
     #[error("{detail}")]
     RateLimited {
@@ -59,6 +76,16 @@ impl From<Error> for LianxiaoError {
                 retry_after_secs,
                 detail,
             },
+            Error::Muted {
+                retry_after_secs, ..
+            } => LianxiaoError::Muted {
+                retry_after_secs,
+                detail,
+            },
+            Error::LessonNotLive(_) => LianxiaoError::LessonNotLive { detail },
+            Error::DailyNoticeCap { class_id, .. } => {
+                LianxiaoError::DailyNoticeCap { class_id, detail }
+            }
             Error::Server { .. } => LianxiaoError::Server { detail },
             Error::Storage(_) => LianxiaoError::Storage { detail },
             Error::Internal(_) => LianxiaoError::Internal { detail },

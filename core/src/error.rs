@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use lianxiao_protocol::ErrorBody;
+use lianxiao_protocol::{ErrorBody, ErrorCode as ServerCode};
 
 /// What the UI can act on. Stable: new codes may be added, none renamed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,19 @@ pub enum ErrorCode {
     Conflict,
     RateLimited {
         retry_after_secs: Option<u64>,
+    },
+    /// A teacher muted this person in the lesson's chat, for `retry_after_secs` more when
+    /// known.
+    Muted {
+        retry_after_secs: Option<u64>,
+    },
+    /// The lesson is not open: cancelled, over, or not yet in its window. The room can still
+    /// be read.
+    LessonNotLive,
+    /// A class has had its school's daily number of non-urgent notices to parents;
+    /// `class_id` names it. Nothing was posted.
+    DailyNoticeCap {
+        class_id: Option<String>,
     },
     Server,
     /// The local database failed.
@@ -50,6 +63,18 @@ pub enum Error {
     #[error("rate limited: {message}")]
     RateLimited {
         retry_after_secs: Option<u64>,
+        message: String,
+    },
+    #[error("muted: {message}")]
+    Muted {
+        retry_after_secs: Option<u64>,
+        message: String,
+    },
+    #[error("lesson not live: {0}")]
+    LessonNotLive(String),
+    #[error("daily notice cap: {message}")]
+    DailyNoticeCap {
+        class_id: Option<String>,
         message: String,
     },
     #[error("server error {status}: {message}")]
@@ -89,6 +114,15 @@ impl Error {
             } => ErrorCode::RateLimited {
                 retry_after_secs: *retry_after_secs,
             },
+            Error::Muted {
+                retry_after_secs, ..
+            } => ErrorCode::Muted {
+                retry_after_secs: *retry_after_secs,
+            },
+            Error::LessonNotLive(_) => ErrorCode::LessonNotLive,
+            Error::DailyNoticeCap { class_id, .. } => ErrorCode::DailyNoticeCap {
+                class_id: class_id.clone(),
+            },
             Error::Server { .. } => ErrorCode::Server,
             Error::Storage(_) => ErrorCode::Storage,
             Error::Internal(_) => ErrorCode::Internal,
@@ -105,6 +139,9 @@ impl Error {
             Error::Validation { .. } => "validation",
             Error::Conflict(_) => "conflict",
             Error::RateLimited { .. } => "rate_limited",
+            Error::Muted { .. } => "muted",
+            Error::LessonNotLive(_) => "lesson_not_live",
+            Error::DailyNoticeCap { .. } => "daily_notice_cap",
             Error::Server { .. } => "server",
             Error::Storage(_) => "storage",
             Error::Internal(_) => "internal",
@@ -126,6 +163,9 @@ impl Error {
             | Error::NotFound(_)
             | Error::Validation { .. }
             | Error::Conflict(_)
+            | Error::Muted { .. }
+            | Error::LessonNotLive(_)
+            | Error::DailyNoticeCap { .. }
             | Error::Internal(_) => RetryClass::Permanent,
         }
     }
@@ -138,6 +178,25 @@ impl Error {
             .as_ref()
             .map(|b| b.message.clone())
             .unwrap_or_else(|| format!("HTTP status {status}"));
+        // The server's own refusals the UI acts on, whatever status carries them.
+        match parsed.as_ref().map(|b| b.code) {
+            Some(ServerCode::Muted) => {
+                return Error::Muted {
+                    retry_after_secs: retry_after.or(parsed.and_then(|b| b.retry_after_secs)),
+                    message,
+                };
+            }
+            Some(ServerCode::LessonNotLive) => return Error::LessonNotLive(message),
+            Some(ServerCode::DailyNoticeCap) => {
+                return Error::DailyNoticeCap {
+                    class_id: parsed
+                        .and_then(|b| b.field)
+                        .map(|f| f.strip_prefix("class:").map(str::to_owned).unwrap_or(f)),
+                    message,
+                };
+            }
+            _ => {}
+        }
         match status {
             400 | 422 => Error::Validation {
                 field: parsed.and_then(|b| b.field),
@@ -233,6 +292,34 @@ mod tests {
         }
         let e = Error::Offline("could not connect".into());
         assert_eq!(e.retry_class(), RetryClass::Transient { after: None });
+    }
+
+    #[test]
+    fn the_servers_own_refusals_keep_their_codes() {
+        let muted = serde_json::to_vec(&serde_json::json!(
+            {"code": "muted", "message": "m", "retry_after_secs": 60}))
+        .unwrap();
+        let e = Error::from_response(403, &muted, None);
+        assert_eq!(
+            e.code(),
+            ErrorCode::Muted {
+                retry_after_secs: Some(60)
+            }
+        );
+        let e = Error::from_response(409, &body("lesson_not_live", None), None);
+        assert_eq!(e.code(), ErrorCode::LessonNotLive);
+        assert_eq!(e.code_str(), "lesson_not_live");
+        let e = Error::from_response(409, &body("daily_notice_cap", Some("class:c1")), None);
+        assert_eq!(
+            e.code(),
+            ErrorCode::DailyNoticeCap {
+                class_id: Some("c1".into())
+            }
+        );
+        assert_eq!(e.retry_class(), RetryClass::Permanent);
+        // A plain conflict stays one.
+        let e = Error::from_response(409, &body("conflict", None), None);
+        assert_eq!(e.code(), ErrorCode::Conflict);
     }
 
     /// The link breaks while the body is read (the server promised 100 bytes and sent 3):

@@ -172,7 +172,7 @@ impl Notices {
     ///
     /// A non-urgent notice to classes is first checked against their daily cap when the
     /// server can be asked: a class with no notice left today refuses it here with
-    /// `Conflict` naming the class, and nothing is queued. Offline it is queued, and a refusal
+    /// `DailyNoticeCap` naming the class, and nothing is queued. Offline it is queued, and a refusal
     /// later shows among the outbox failures with the same message.
     pub async fn post(&self, notice: PostNotice) -> Result<NoticeView> {
         validate(&notice)?;
@@ -180,11 +180,14 @@ impl Notices {
             match self.allowance(class_ids.clone()).await {
                 Ok(allowances) => {
                     if let Some(full) = allowances.iter().find(|a| a.remaining == Some(0)) {
-                        return Err(Error::Conflict(format!(
-                            "daily_notice_cap: class {} has had its {} notice(s) for today; nothing was posted",
-                            full.class_id,
-                            full.daily_cap.unwrap_or(0)
-                        )));
+                        return Err(Error::DailyNoticeCap {
+                            class_id: Some(full.class_id.clone()),
+                            message: format!(
+                                "class {} has had its {} notice(s) for today; nothing was posted",
+                                full.class_id,
+                                full.daily_cap.unwrap_or(0)
+                            ),
+                        });
                     }
                 }
                 // The server decides when the notice reaches it.

@@ -371,4 +371,20 @@ async fn chat_typed_offline_arrives_once_and_the_lead_sees_the_quiz_tally_live()
     assert_eq!(results.counts, [1, 1]);
     assert_eq!(results.correct, Some(1));
     assert_eq!(results.my_answer, Some(1));
+
+    // Muted by the lead: the next message is refused for good and stays on the phone marked
+    // `muted` (not a generic forbidden), so the screen can say why.
+    lead.mute(c.student.client.user_id(), 10)
+        .await
+        .expect("muted");
+    student
+        .send_chat("我还有问题".into())
+        .await
+        .expect("queued");
+    let room = student_screen
+        .wait_room("the refusal on the student's phone", |r| {
+            r.unsent_chat.iter().any(|u| u.failed.is_some())
+        })
+        .await;
+    assert_eq!(room.unsent_chat[0].failed.as_deref(), Some("muted"));
 }

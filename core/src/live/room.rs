@@ -54,7 +54,7 @@ pub struct LiveRoom {
 pub struct UnsentChat {
     pub id: i64,
     pub text: String,
-    /// The error code when the server refused it for good (e.g. `forbidden` when muted);
+    /// The error code when the server refused it for good (e.g. `muted`);
     /// `None` while it waits to be sent.
     pub failed: Option<String>,
 }

@@ -365,10 +365,11 @@ impl Runner {
 /// What a failed join means for the session.
 fn join_refused(e: &Error) -> Input {
     match e {
-        Error::Conflict(message) if message.contains("cancelled") => {
+        // The server's message says which (its code is the same for both).
+        Error::LessonNotLive(message) if message.contains("cancelled") => {
             Input::LessonEnded(EndCause::Cancelled)
         }
-        Error::Conflict(message) if message.contains("over") => {
+        Error::LessonNotLive(message) if message.contains("over") => {
             Input::LessonEnded(EndCause::LessonOver)
         }
         _ => match e.retry_class() {

@@ -84,6 +84,7 @@ impl UploadError {
                 message,
             },
             "conflict" => Error::Conflict(message),
+            "lesson_not_live" => Error::LessonNotLive(message),
             "rate_limited" => Error::RateLimited {
                 retry_after_secs: None,
                 message,

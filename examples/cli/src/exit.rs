@@ -33,11 +33,15 @@ impl Exit {
     pub fn from_code(code: &ErrorCode) -> Exit {
         match code {
             ErrorCode::Unauthorized => Exit::Auth,
-            ErrorCode::Forbidden => Exit::Forbidden,
+            // Muted is a refusal of this person, like forbidden.
+            ErrorCode::Forbidden | ErrorCode::Muted { .. } => Exit::Forbidden,
             ErrorCode::NotFound => Exit::NotFound,
             ErrorCode::Validation { .. } => Exit::Validation,
             ErrorCode::RateLimited { .. } => Exit::RateLimited,
-            ErrorCode::Conflict => Exit::Conflict,
+            // The lesson's state and the day's cap are, like a clash, something already there.
+            ErrorCode::Conflict | ErrorCode::LessonNotLive | ErrorCode::DailyNoticeCap { .. } => {
+                Exit::Conflict
+            }
             ErrorCode::Offline | ErrorCode::Server | ErrorCode::Storage | ErrorCode::Internal => {
                 Exit::Other
             }
@@ -48,11 +52,11 @@ impl Exit {
     pub fn from_code_str(code: &str) -> Exit {
         match code {
             "unauthorized" => Exit::Auth,
-            "forbidden" => Exit::Forbidden,
+            "forbidden" | "muted" => Exit::Forbidden,
             "not_found" => Exit::NotFound,
             "validation" => Exit::Validation,
             "rate_limited" => Exit::RateLimited,
-            "conflict" => Exit::Conflict,
+            "conflict" | "lesson_not_live" | "daily_notice_cap" => Exit::Conflict,
             _ => Exit::Other,
         }
     }
@@ -157,6 +161,21 @@ mod tests {
             ),
             (Error::Offline("x".into()), 9),
             (Error::Conflict("x".into()), 10),
+            (
+                Error::Muted {
+                    retry_after_secs: None,
+                    message: "x".into(),
+                },
+                5,
+            ),
+            (Error::LessonNotLive("x".into()), 10),
+            (
+                Error::DailyNoticeCap {
+                    class_id: Some("c".into()),
+                    message: "x".into(),
+                },
+                10,
+            ),
         ];
         for (e, code) in cases {
             let name = e.code_str();

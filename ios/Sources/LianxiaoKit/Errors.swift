@@ -4,7 +4,7 @@ import Lianxiao
 
 public extension LianxiaoError {
     /// "offline", "unauthorized", "forbidden", "not_found", "validation", "conflict",
-    /// "rate_limited", "server", "storage", "internal": the same strings as the core's
+    /// "muted", "lesson_not_live", "daily_notice_cap", "rate_limited", "server", "storage", "internal": the same strings as the core's
     /// `Error::code_str`, the Kotlin `LianxiaoException.code` and the terminal client's JSON.
     var code: String {
         switch self {
@@ -14,6 +14,9 @@ public extension LianxiaoError {
         case .NotFound: return "not_found"
         case .Validation: return "validation"
         case .Conflict: return "conflict"
+        case .Muted: return "muted"
+        case .LessonNotLive: return "lesson_not_live"
+        case .DailyNoticeCap: return "daily_notice_cap"
         case .RateLimited: return "rate_limited"
         case .Server: return "server"
         case .Storage: return "storage"

@@ -8,7 +8,8 @@ import org.lianxiao.core.LianxiaoException
 
 /**
  * The core's stable code for this error: "offline", "unauthorized", "forbidden",
- * "not_found", "validation", "conflict", "rate_limited", "server", "storage", "internal".
+ * "not_found", "validation", "conflict", "muted", "lesson_not_live", "daily_notice_cap",
+ * "rate_limited", "server", "storage", "internal".
  * The same strings as the core's `Error::code_str` and the terminal client's `--json` output.
  */
 public val LianxiaoException.code: String
@@ -19,6 +20,9 @@ public val LianxiaoException.code: String
         is LianxiaoException.NotFound -> "not_found"
         is LianxiaoException.Validation -> "validation"
         is LianxiaoException.Conflict -> "conflict"
+        is LianxiaoException.Muted -> "muted"
+        is LianxiaoException.LessonNotLive -> "lesson_not_live"
+        is LianxiaoException.DailyNoticeCap -> "daily_notice_cap"
         is LianxiaoException.RateLimited -> "rate_limited"
         is LianxiaoException.Server -> "server"
         is LianxiaoException.Storage -> "storage"
