@@ -13,6 +13,8 @@ use crate::{
 const MAX_TITLE: usize = 200;
 const MAX_BODY: usize = 20_000;
 const MAX_CLASSES: usize = 500;
+/// Pushes queued by one notice past which their table's statistics are refreshed.
+const BIG_FAN_OUT: u64 = 5_000;
 
 /// Writes the notice and its receipts; returns it as the author sees it and the feed sequence.
 /// `now` is the server clock's (quiet hours and the daily cap go by it).
@@ -115,7 +117,12 @@ pub async fn post(
     .execute(&mut **tx)
     .await?;
     // A push to each recipient's phones, queued with the notice: both or neither.
-    crate::push::queue::enqueue_notice(tx, &notice_id, req.urgent, now).await?;
+    let queued = crate::push::queue::enqueue_notice(tx, &notice_id, req.urgent, now).await?;
+    if backend == Backend::Postgres && queued >= BIG_FAN_OUT {
+        // A county's worth of rows at once: without fresh statistics PostgreSQL plans the
+        // sender's claims as scans of the whole queue until autovacuum gets round to it.
+        sqlx::query("ANALYZE pushes").execute(&mut **tx).await?;
+    }
     // Urgent notices break through parents' settings.
     crate::push::prefs::skip_unwanted_notice(tx, &notice_id, req.urgent, now).await?;
 

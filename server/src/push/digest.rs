@@ -51,16 +51,11 @@ pub async fn hold_and_group(
                 own_quiet_hours(db, &users).await?,
             )
         };
-        let mut phones: Vec<(&str, &str)> = calm
-            .iter()
-            .map(|p| (p.user_id.as_str(), p.device_id.as_str()))
-            .collect();
-        phones.sort_unstable();
-        phones.dedup();
-        let recent = if window_ms > 0 {
-            super::queue::last_sent(db, &phones, now - window_ms).await?
-        } else {
-            HashMap::new()
+        let recent = match (window_ms > 0, batch.first()) {
+            (true, Some(first)) => {
+                super::queue::last_sent(db, first.claim(), now - window_ms).await?
+            }
+            _ => HashMap::new(),
         };
         let default = policy::deployment_default();
         for p in &calm {

@@ -184,6 +184,9 @@ struct Inner {
     wake: Notify,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     scheduler: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Pushes a provider accepted, for the recorder to write in batches.
+    sent: tokio::sync::mpsc::UnboundedSender<queue::SentRecord>,
+    recorder: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// How often the sender looks for due pushes without being woken (pushes queued by another
@@ -222,6 +225,8 @@ impl Gateway {
             .map(|p| p.as_str())
             .collect();
         tracing::info!(providers = ?configured, "push gateway");
+        let (sent, sent_rx) = tokio::sync::mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_sent(db.clone(), sent_rx));
         let gateway = Gateway {
             inner: Arc::new(Inner {
                 db,
@@ -231,6 +236,8 @@ impl Gateway {
                 wake: Notify::new(),
                 task: std::sync::Mutex::new(None),
                 scheduler: std::sync::Mutex::new(None),
+                sent,
+                recorder: std::sync::Mutex::new(Some(recorder)),
             }),
         };
         let task = tokio::spawn(run(gateway.inner.clone()));
@@ -252,11 +259,38 @@ impl Gateway {
     /// Stops sending; pushes in flight are claimed and will be sent again once their claim
     /// runs out (by this process after a restart, or by another instance).
     pub fn shutdown(&self) {
-        for slot in [&self.inner.task, &self.inner.scheduler] {
+        for slot in [
+            &self.inner.task,
+            &self.inner.scheduler,
+            &self.inner.recorder,
+        ] {
             if let Some(task) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 task.abort();
             }
         }
+    }
+}
+
+/// Writes accepted pushes as sent, many to a transaction: on SQLite one commit per push was
+/// most of the sender's time in a county-wide fan-out. A push accepted but not yet written
+/// when the process dies is sent again once its claim runs out, as before (the window grows
+/// by the few milliseconds a batch gathers).
+async fn record_sent(db: Db, mut rx: tokio::sync::mpsc::UnboundedReceiver<queue::SentRecord>) {
+    const MOST: usize = 500;
+    let mut batch = Vec::with_capacity(MOST);
+    while rx.recv_many(&mut batch, MOST).await > 0 {
+        // SQLite answers "busy" while another writer holds the lock: try again a while before
+        // letting the claims run out (and the pushes go again).
+        for attempt in 1..=20 {
+            match queue::finish_sent(&db, &batch).await {
+                Ok(()) => break,
+                Err(e) if attempt == 20 => {
+                    tracing::warn!(pushes = batch.len(), error = %db_kind(&e), "recording sent pushes failed");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50 * attempt)).await,
+            }
+        }
+        batch.clear();
     }
 }
 
@@ -461,7 +495,14 @@ async fn deliver(inner: &Inner, push: queue::Claimed) {
     let outcome = attempt(inner, &push).await;
     let now = inner.clock.now_ms();
     let result = match outcome {
-        Ok(()) => queue::finish(db, &push, PushState::Sent, None, now).await,
+        Ok(()) => {
+            let record = queue::SentRecord::of(&push, now);
+            if let Err(tokio::sync::mpsc::error::SendError(record)) = inner.sent.send(record) {
+                queue::finish_sent(db, &[record]).await
+            } else {
+                Ok(())
+            }
+        }
         Err(Outcome::Skip(reason)) => {
             queue::finish(db, &push, PushState::Skipped, Some(reason), now).await
         }

@@ -113,12 +113,18 @@ pub async fn claim(
         return Ok(Vec::new());
     }
     // The same phone's other due pushes come along, so that a digest holds all of them and
-    // no second one follows from the next batch.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE pushes SET claim = $1, claimed_until = $2 WHERE {due} AND (claim IS NULL OR claim <> $1) \
-         AND EXISTS (SELECT 1 FROM pushes c WHERE c.claim = $1 AND c.user_id = pushes.user_id \
-         AND c.device_id = pushes.device_id)"
-    )))
+    // no second one follows from the next batch. Driven from the claimed rows through the
+    // (user, device) index: a claim costs its batch, not the queue's length. CROSS JOIN makes
+    // SQLite keep that order (without statistics it looped over the whole queue instead);
+    // PostgreSQL plans it as any inner join.
+    sqlx::query(
+        "UPDATE pushes SET claim = $1, claimed_until = $2 WHERE id IN \
+         (SELECT p.id FROM pushes c CROSS JOIN pushes p WHERE c.claim = $1 \
+          AND p.user_id = c.user_id AND p.device_id = c.device_id AND p.state = 'queued' \
+          AND p.next_attempt_at <= $3 AND p.deliver_after <= $3 \
+          AND (p.claimed_until IS NULL OR p.claimed_until < $3)) \
+         AND state = 'queued' AND (claimed_until IS NULL OR claimed_until < $3)",
+    )
     .bind(claim)
     .bind(now + lease_ms)
     .bind(now)
@@ -260,34 +266,29 @@ pub async fn defer(db: &Db, claim: &str, ids: &[&str], at: i64) -> sqlx::Result<
     Ok(())
 }
 
-/// When each of these phones last got a non-urgent push, if within `since`: the digest
+/// When each phone of a claim last got a non-urgent push, if at `since` or later: the digest
 /// window starts there.
 pub async fn last_sent(
     db: &Db,
-    phones: &[(&str, &str)],
+    claim: &str,
     since: i64,
 ) -> sqlx::Result<std::collections::HashMap<(String, String), i64>> {
+    let rows = sqlx::query(
+        "SELECT c.user_id, c.device_id, MAX(p.finished_at) AS at FROM pushes c \
+         CROSS JOIN pushes p WHERE c.claim = $1 AND p.user_id = c.user_id \
+         AND p.device_id = c.device_id AND p.state = 'sent' AND p.urgent = 0 AND p.finished_at >= $2 \
+         GROUP BY c.user_id, c.device_id",
+    )
+    .bind(claim)
+    .bind(since)
+    .fetch_all(db.pool())
+    .await?;
     let mut out = std::collections::HashMap::new();
-    for chunk in phones.chunks(200) {
-        let cond = (0..chunk.len())
-            .map(|i| format!("(user_id = ${} AND device_id = ${})", 2 * i + 2, 2 * i + 3))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let sql = format!(
-            "SELECT user_id, device_id, MAX(finished_at) AS at FROM pushes \
-             WHERE state = 'sent' AND urgent = 0 AND finished_at >= $1 AND ({cond}) \
-             GROUP BY user_id, device_id"
+    for r in rows {
+        out.insert(
+            (r.try_get("user_id")?, r.try_get("device_id")?),
+            r.try_get::<i64, _>("at")?,
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);
-        for (user, device) in chunk {
-            q = q.bind(*user).bind(*device);
-        }
-        for r in q.fetch_all(db.pool()).await? {
-            out.insert(
-                (r.try_get("user_id")?, r.try_get("device_id")?),
-                r.try_get::<i64, _>("at")?,
-            );
-        }
     }
     Ok(out)
 }
@@ -361,6 +362,44 @@ pub async fn finish(
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// A push a provider accepted, to be written as sent.
+pub struct SentRecord {
+    id: String,
+    claim: String,
+    provider: Option<&'static str>,
+    at: i64,
+}
+
+impl SentRecord {
+    pub fn of(push: &Claimed, at: i64) -> SentRecord {
+        SentRecord {
+            id: push.id.clone(),
+            claim: push.claim.clone(),
+            provider: push.device.as_ref().map(|d| d.provider.as_str()),
+            at,
+        }
+    }
+}
+
+/// Records pushes as sent, in one transaction (what [`finish`] does for one).
+pub async fn finish_sent(db: &Db, sent: &[SentRecord]) -> sqlx::Result<()> {
+    let mut tx = db.begin_write().await?;
+    for s in sent {
+        sqlx::query(
+            "UPDATE pushes SET state = 'sent', reason = NULL, finished_at = $1, \
+             attempts = attempts + 1, provider = COALESCE($2, provider), claim = NULL, \
+             claimed_until = NULL WHERE id = $3 AND claim = $4",
+        )
+        .bind(s.at)
+        .bind(s.provider)
+        .bind(&s.id)
+        .bind(&s.claim)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
 }
 
 /// Puts a push back in the queue until `at`.
