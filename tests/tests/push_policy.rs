@@ -346,15 +346,15 @@ async fn the_daily_cap_refuses_a_notice_and_the_allowance_says_so() {
         r.body,
         json!({"class_id": class, "daily_cap": 2, "sent_today": 0, "remaining": 2})
     );
-    posted(&lead, to_classes(&[class.clone()], "一", false)).await;
-    posted(&lead, to_classes(&[class.clone()], "二", false)).await;
+    posted(&lead, to_classes(std::slice::from_ref(&class), "一", false)).await;
+    posted(&lead, to_classes(std::slice::from_ref(&class), "二", false)).await;
     assert_eq!(lead.get(&allowance_path).await.body["remaining"], 0);
 
     let before = lead.get("/v1/notices").await.body["notices"]
         .as_array()
         .unwrap()
         .len();
-    let r = post(&lead, to_classes(&[class.clone()], "三", false)).await;
+    let r = post(&lead, to_classes(std::slice::from_ref(&class), "三", false)).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert_eq!(r.code(), "daily_notice_cap");
     assert_eq!(r.body["field"], format!("class:{class}"));
@@ -366,7 +366,11 @@ async fn the_daily_cap_refuses_a_notice_and_the_allowance_says_so() {
     assert_eq!(before, after, "a refused notice was posted");
 
     // An urgent notice from the admin is not refused and does not count.
-    posted(&admin, to_classes(&[class.clone()], "停水", true)).await;
+    posted(
+        &admin,
+        to_classes(std::slice::from_ref(&class), "停水", true),
+    )
+    .await;
     assert_eq!(lead.get(&allowance_path).await.body["sent_today"], 2);
     // The next local day (midnight in the school's offset) starts afresh.
     w.at(cst(23, 59)).await;
