@@ -8,8 +8,8 @@ use lianxiao_core::{
     AccountInfo, ClientState, DeliveryState, NoticeFilter, NoticeView, OutboxFailure, OutboxKind,
     protocol::{
         Child, ClassInfo, ClassPending, ClassReceipts, LinkGroup, Membership, MyReceipt, Notice,
-        NoticeAudience, PendingPerson, PersonRef, PostNotice, ReceiptReport, ReceiptSummary,
-        PushReach, RemindResult, Role, School, SchoolKind, User,
+        NoticeAudience, PendingPerson, PersonRef, PostNotice, PushReach, ReceiptReport,
+        ReceiptSummary, RemindResult, Role, School, SchoolKind, User,
     },
 };
 

@@ -39,11 +39,11 @@ pub use live::{
 pub use notices::{
     DeliveryState, LOCAL_ID_PREFIX, NoticeFilter, NoticeListener, NoticeView, Notices,
 };
-pub use notifications::{
-    BadgeListener, DeviceRegistration, Devices, Notifications, PushTarget, RegistrationState,
-};
 pub use notification_settings::{
     NotificationSettingsHandle, NotificationSettingsListener, SettingsView,
+};
+pub use notifications::{
+    BadgeListener, DeviceRegistration, Devices, Notifications, PushTarget, RegistrationState,
 };
 pub use outbox::{OutboxFailure, OutboxKind};
 pub use replays::{
