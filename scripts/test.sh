@@ -3,10 +3,22 @@
 #
 # On a fresh Debian 12 machine (as root) it installs what the tests need, starts a private
 # PostgreSQL cluster under target/pg-test (unless LIANXIAO_TEST_PG_URL points at a reachable
-# one), builds the server binary the end-to-end tests spawn, runs the whole workspace's tests
-# (end-to-end on SQLite), runs the end-to-end suite again on PostgreSQL, then rustfmt and
-# clippy (skip them with LIANXIAO_SKIP_LINT=1). Set LIANXIAO_KEEP_PG=1 to leave the private
-# cluster running for the next run.
+# one), builds every target once, then runs side by side: the whole workspace's tests
+# (end-to-end on SQLite), the end-to-end suite again on PostgreSQL, and the binding tests
+# (Kotlin, Python); then rustfmt and clippy (skip them with LIANXIAO_SKIP_LINT=1). Each phase
+# keeps its whole output in target/test-logs/ (phases run side by side are shown when they
+# end). Set LIANXIAO_KEEP_PG=1 to leave the private cluster running for the next run.
+#
+# The tests must pass at any hour of the day. To prove it, run them with the clock at another
+# time: LIANXIAO_TEST_FAKETIME='20:00 UTC' scripts/test.sh (anything `date -d` reads; 20:00 UTC
+# is 04:00 in China, in the quiet hours) runs every test process (the test binaries, the
+# servers they start, Python and the JVM) under libfaketime with the wall clock moved there
+# and running on from it; monotonic clocks (timeouts) are left alone, and so are cargo and
+# PostgreSQL. Tests about time of day use the server's test clock instead
+# (LIANXIAO_TEST_CLOCK=1, PUT /v1/test/clock).
+#
+# Each side-by-side test phase runs at most LIANXIAO_TEST_THREADS tests at once (default 2:
+# two phases on a 2-core machine; end-to-end tests mostly wait on their servers).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -58,6 +70,8 @@ need_apt python3 python3
 need_apt ffmpeg ffmpeg
 # A third-party tus client (tuspy, from PyPI) checks the upload endpoint; it lives in a venv.
 need_apt python3-venv '/usr/lib/python3*/ensurepip/__init__.py'
+# LIANXIAO_TEST_FAKETIME: the tests under another wall clock.
+need_apt faketime '/usr/lib/*/faketime/libfaketime.so.1'
 need_npm kotlin-compiler@2.4.20 "$NPM_PREFIX/node_modules/kotlin-compiler/bin/kotlinc-jvm"
 
 install_missing() {
@@ -195,14 +209,36 @@ FAILED=()
 TESTS_PASSED=0
 TESTS_FAILED=0
 
+THREADS=${LIANXIAO_TEST_THREADS:-2}
 if cargo nextest --version >/dev/null 2>&1; then
-    test_cmd() { cargo nextest run --no-fail-fast "$@"; }
+    test_cmd() { cargo nextest run --no-fail-fast --test-threads "$THREADS" "$@"; }
     # The same build as the workspace run (same feature unification, so nothing is rebuilt),
     # running only the packages whose tests start a server.
     pg_test_cmd() { test_cmd --workspace -E 'package(lianxiao-tests) | package(lianxiao-cli)'; }
 else
-    test_cmd() { cargo test --no-fail-fast "$@"; }
+    test_cmd() { cargo test --no-fail-fast "$@" -- --test-threads "$THREADS"; }
     pg_test_cmd() { test_cmd -p lianxiao-tests -p lianxiao-cli; }
+fi
+
+# LIANXIAO_TEST_FAKETIME (see the top): libfaketime for the test processes only. Cargo runs the
+# test binaries through a target runner (nextest too); cargo itself keeps the real clock, so
+# nothing it writes (fingerprints) gets a time from the fake clock. The offset is taken once,
+# so the fake clock runs on through the whole run like the real one.
+FAKE_ENV=()
+if [ -n "${LIANXIAO_TEST_FAKETIME:-}" ]; then
+    fake_lib=$(compgen -G '/usr/lib/*/faketime/libfaketime.so.1' | head -n 1)
+    [ -n "$fake_lib" ] || die "LIANXIAO_TEST_FAKETIME needs libfaketime (apt-get install faketime)"
+    fake_at=$(date -u -d "$LIANXIAO_TEST_FAKETIME" +%s) ||
+        die "LIANXIAO_TEST_FAKETIME: date cannot read '$LIANXIAO_TEST_FAKETIME'"
+    fake_offset=$((fake_at - $(date -u +%s)))
+    FAKE_ENV=(env "LD_PRELOAD=$fake_lib" "FAKETIME=$(printf '%+d' "$fake_offset")"
+        FAKETIME_DONT_FAKE_MONOTONIC=1)
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    runner_var="CARGO_TARGET_$(printf '%s' "$host" | tr 'a-z-' 'A-Z_')_RUNNER"
+    export "$runner_var=${FAKE_ENV[*]}"
+    section "Tests run with the clock at $(date -u -d "@$fake_at") (${FAKE_ENV[*]:1})"
+    # Proof that it takes: a test process sees the fake hour.
+    "${FAKE_ENV[@]}" date -u
 fi
 
 # Adds up the counts from nextest's summary or from cargo test's per-binary result lines.
@@ -229,13 +265,15 @@ count_tests() {
     TESTS_FAILED=$((TESTS_FAILED + ${counts#* }))
 }
 
+phase_log() { printf '%s/%s.log' "$LOG_DIR" "$(printf '%s' "$1" | tr -c 'A-Za-z0-9' '-')"; }
+
 # run_phase NAME COMMAND...: runs a phase, keeps its output in target/test-logs.
 run_phase() {
     local name=$1
     shift
     section "$name"
     local log
-    log="$LOG_DIR/$(printf '%s' "$name" | tr -c 'A-Za-z0-9' '-').log"
+    log=$(phase_log "$name")
     if "$@" 2>&1 | tee "$log"; then
         status=0
     else
@@ -246,16 +284,58 @@ run_phase() {
     return 0
 }
 
+# start_phase NAME COMMAND...: like run_phase, but in the background beside the phases started
+# before it; its output goes to its log, shown whole (and counted) by finish_phases.
+BG_NAMES=()
+BG_PIDS=()
+BG_STARTED=()
+start_phase() {
+    local name=$1
+    shift
+    local log
+    log=$(phase_log "$name")
+    section "$name: started beside the others, output in ${log#"$ROOT"/}"
+    "$@" >"$log" 2>&1 </dev/null &
+    BG_NAMES+=("$name")
+    BG_PIDS+=("$!")
+    BG_STARTED+=("$(date +%s)")
+}
+
+# finish_phases: waits for every phase start_phase started, in order, and accounts for each.
+finish_phases() {
+    local i log result
+    for i in "${!BG_PIDS[@]}"; do
+        if wait "${BG_PIDS[$i]}"; then
+            result=ok
+        else
+            result=FAILED
+            FAILED+=("${BG_NAMES[$i]}")
+        fi
+        log=$(phase_log "${BG_NAMES[$i]}")
+        section "${BG_NAMES[$i]} ($result, done within $(($(date +%s) - BG_STARTED[i])) s of its start)"
+        cat "$log"
+        count_tests "$log"
+    done
+    BG_NAMES=()
+    BG_PIDS=()
+    BG_STARTED=()
+}
+
 # Every target in one cargo invocation, so that every later step finds it built: cargo
 # resolves dependencies' features per invocation, and a `cargo build -p` of one package (the
 # server, the FFI library, xtask) would compile much of the tree again with other features.
 # The end-to-end tests spawn this server binary; the binding tests load this library.
 run_phase "Build every target" cargo build --workspace --lib --bins --tests --examples
 if [ "$status" -eq 0 ]; then
-    LIANXIAO_TEST_BACKEND=sqlite run_phase "Tests (end-to-end on SQLite)" test_cmd --workspace
-    LIANXIAO_TEST_BACKEND=postgres run_phase "End-to-end tests on PostgreSQL" pg_test_cmd
-    LIANXIAO_PREBUILT=1 run_phase "Bindings (Kotlin on the JVM, Python, Swift header)" \
-        target/debug/xtask test-bindings
+    # Side by side: each starts its own servers on free ports, each PostgreSQL test server its
+    # own database, so the phases share nothing but the machine; beside each other they take
+    # about the time of the longest instead of the sum (the PostgreSQL phase re-runs every
+    # end-to-end test, and the binding tests mostly wait on their servers and the JVM).
+    LIANXIAO_TEST_BACKEND=sqlite start_phase "Tests (end-to-end on SQLite)" test_cmd --workspace
+    LIANXIAO_TEST_BACKEND=postgres start_phase "End-to-end tests on PostgreSQL" pg_test_cmd
+    LIANXIAO_PREBUILT=1 start_phase "Bindings (Kotlin on the JVM, Python, Swift header)" \
+        "${FAKE_ENV[@]}" target/debug/xtask test-bindings
+    finish_phases
 fi
 
 if [ -z "${LIANXIAO_SKIP_LINT:-}" ] || [ "${LIANXIAO_SKIP_LINT}" = 0 ]; then
