@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use lianxiao_core::{
-    ClientState, OutboxFailure,
+    ClientState, OutboxFailure, TaskFailure,
     protocol::{Child, ClassInfo, LinkGroup, User},
 };
 
@@ -17,6 +17,22 @@ pub trait StateListener: Send + Sync {
 }
 
 struct StateBridge(Arc<dyn StateListener>);
+
+/// Receives the client's background-task failures (panics, i.e. bugs): the list so far
+/// first, then the list after each new one. Log or report them; the core has already started
+/// the task again (`restarted`) or ended the subscription whose listener failed.
+#[uniffi::export(foreign)]
+pub trait TaskFailureListener: Send + Sync {
+    fn on_task_failures(&self, failures: Vec<TaskFailure>);
+}
+
+struct TaskFailureBridge(Arc<dyn TaskFailureListener>);
+
+impl lianxiao_core::TaskFailureListener for TaskFailureBridge {
+    fn on_task_failures(&self, failures: Vec<TaskFailure>) {
+        self.0.on_task_failures(failures)
+    }
+}
 
 impl lianxiao_core::StateListener for StateBridge {
     fn on_state(&self, state: ClientState) {
@@ -83,6 +99,23 @@ impl Client {
     pub fn subscribe_state(&self, listener: Arc<dyn StateListener>) -> Arc<TaskHandle> {
         TaskHandle::wrap(sync(|| {
             self.inner.subscribe_state(Arc::new(StateBridge(listener)))
+        }))
+    }
+
+    /// Background tasks that panicked (bugs), most recent last.
+    pub fn task_failures(&self) -> Vec<TaskFailure> {
+        self.inner.task_failures()
+    }
+
+    /// The failures so far at once, then the list after each new one, until the handle is
+    /// dropped.
+    pub fn subscribe_task_failures(
+        &self,
+        listener: Arc<dyn TaskFailureListener>,
+    ) -> Arc<TaskHandle> {
+        TaskHandle::wrap(sync(|| {
+            self.inner
+                .subscribe_task_failures(Arc::new(TaskFailureBridge(listener)))
         }))
     }
 

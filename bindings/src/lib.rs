@@ -36,7 +36,7 @@ mod types;
 mod uploads;
 
 pub use accounts::{Accounts, ClientConfig, SecureStorage};
-pub use client::{Client, StateListener, TaskHandle};
+pub use client::{Client, StateListener, TaskFailureListener, TaskHandle};
 pub use error::{LianxiaoError, SecureStorageError};
 pub use homework::{HomeworkHandle, HomeworkListener, InstructionFile, NewHomework};
 pub use live::{Live, LiveListener, LiveSession, MediaSession};

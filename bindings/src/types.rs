@@ -6,6 +6,7 @@
 
 use lianxiao_core::{
     AccountInfo, ClientState, DeliveryState, NoticeFilter, NoticeView, OutboxFailure, OutboxKind,
+    TaskFailure,
     protocol::{
         Child, ClassInfo, ClassPending, ClassReceipts, LinkGroup, Membership, MyReceipt, Notice,
         NoticeAudience, PendingPerson, PersonRef, PostNotice, PushReach, ReceiptReport,
@@ -30,6 +31,16 @@ pub enum ClientState {
     Connecting,
     Online,
     AuthExpired,
+}
+
+/// A background task that panicked (a bug): reported, and started again when `restarted`.
+/// `at` is the phone's clock.
+#[uniffi::remote(Record)]
+pub struct TaskFailure {
+    pub task: String,
+    pub message: String,
+    pub restarted: bool,
+    pub at: i64,
 }
 
 #[uniffi::remote(Enum)]

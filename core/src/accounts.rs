@@ -119,6 +119,14 @@ fn account_dir(data_dir: &Path, user_id: &str) -> PathBuf {
     data_dir.join("accounts").join(dir_name(user_id))
 }
 
+/// The file locked around a token refresh, by every process using this data directory. Not
+/// in the account's directory, which signing out deletes while another process may hold it.
+fn refresh_lock_path(data_dir: &Path, user_id: &str) -> PathBuf {
+    data_dir
+        .join("locks")
+        .join(format!("{}.refresh.lock", dir_name(user_id)))
+}
+
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountInfo> {
     Ok(AccountInfo {
         user_id: r.get(0)?,
@@ -195,6 +203,7 @@ impl Accounts {
             user_id.to_owned(),
             storage,
             Some(tokens),
+            None,
         )
     }
 
@@ -331,6 +340,7 @@ impl Accounts {
             user_id.to_owned(),
             inner.storage.clone(),
             tokens,
+            Some(refresh_lock_path(&inner.data_dir, user_id)),
         );
         let client = Client::new(user_id.to_owned(), dir, inner.runtime.clone(), store, api);
         clients.insert(user_id.to_owned(), client.downgrade());
@@ -340,7 +350,8 @@ impl Accounts {
 
     /// Signs an account out of this device: unlinks the device from its pushes and tells the
     /// server (later, if offline now), deletes its tokens and wipes its local data, unsent
-    /// work included.
+    /// work included. When it was the active account, the most recently used of the others
+    /// becomes active (`active()`), so a shared phone goes on with the next person.
     pub async fn sign_out(&self, user_id: String) -> Result<()> {
         let inner = &self.inner;
         if self.info(&user_id).await?.is_some() {
@@ -358,7 +369,21 @@ impl Accounts {
         inner.clients.lock().await.remove(&user_id);
         let id = user_id.clone();
         self.db(move |conn| {
-            conn.execute("DELETE FROM accounts WHERE user_id = ?1", [id])?;
+            let tx = conn.transaction()?;
+            let was_active = tx.execute(
+                "DELETE FROM accounts WHERE user_id = ?1 AND active = 1",
+                [&id],
+            )? > 0;
+            tx.execute("DELETE FROM accounts WHERE user_id = ?1", [&id])?;
+            // The phone goes on with the account used most recently, not with none.
+            if was_active {
+                tx.execute(
+                    "UPDATE accounts SET active = 1 WHERE user_id = \
+                     (SELECT user_id FROM accounts ORDER BY last_used_at DESC, user_id LIMIT 1)",
+                    [],
+                )?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await?;
@@ -388,6 +413,7 @@ mod tests {
             Tokens {
                 access_token: format!("a-{id}"),
                 refresh_token: format!("r-{id}"),
+                refresh_at: None,
             }
             .save(accounts.inner.storage.as_ref(), id)
             .unwrap();
@@ -444,6 +470,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn signing_out_the_active_account_makes_the_last_used_other_one_active() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(config(dir.path())).unwrap();
+        add(&accounts, "mother", "M", 1, true).await;
+        add(&accounts, "kid", "K", 2, true).await;
+        add(&accounts, "father", "F", 3, true).await;
+        accounts.switch_to("kid".into()).await.unwrap();
+        accounts.switch_to("mother".into()).await.unwrap(); // the kid was used before her
+        accounts.sign_out("mother".into()).await.unwrap();
+        let active = accounts
+            .active()
+            .await
+            .unwrap()
+            .expect("another account is active");
+        assert_eq!(active.user_id(), "kid");
+        let list = accounts.list().await.unwrap();
+        assert_eq!(list.iter().filter(|a| a.active).count(), 1);
+
+        // Signing out one that is not active leaves the active one alone.
+        accounts.sign_out("father".into()).await.unwrap();
+        assert_eq!(accounts.active().await.unwrap().unwrap().user_id(), "kid");
+        accounts.sign_out("kid".into()).await.unwrap();
+        assert!(accounts.active().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn sign_out_wipes_tokens_and_data_even_offline() {
         let dir = tempfile::tempdir().unwrap();
         let accounts = Accounts::open(config(dir.path())).unwrap();
@@ -463,6 +515,85 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    struct Failures(tokio::sync::watch::Sender<Vec<crate::TaskFailure>>);
+
+    impl crate::TaskFailureListener for Failures {
+        fn on_task_failures(&self, failures: Vec<crate::TaskFailure>) {
+            let _ = self.0.send(failures);
+        }
+    }
+
+    struct PanickingList;
+
+    impl crate::NoticeListener for PanickingList {
+        fn on_notices(&self, _: Vec<crate::NoticeView>) {
+            panic!("the app's listener threw");
+        }
+    }
+
+    /// Generous: the machine running the tests may be busy; each wait ends on the event.
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_in_a_background_task_is_reported_and_the_task_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(config(dir.path())).unwrap();
+        add(&accounts, "panicky", "P", 1, true).await;
+        let c = accounts.switch_to("panicky".into()).await.unwrap();
+        let (tx, mut rx) = tokio::sync::watch::channel(Vec::new());
+        let _failures = c.subscribe_task_failures(Arc::new(Failures(tx)));
+        crate::hooks::panic_once("panicky", "sync.background");
+        c.start(); // asks for a sync at once: the sync task panics
+        let failures = tokio::time::timeout(PATIENCE, rx.wait_for(|f| !f.is_empty()))
+            .await
+            .expect("the panic is reported")
+            .unwrap()
+            .clone();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].task, "sync");
+        assert!(failures[0].restarted);
+        assert!(
+            failures[0]
+                .message
+                .contains("injected panic at sync.background"),
+            "{:?}",
+            failures[0].message
+        );
+        assert_eq!(c.task_failures(), failures);
+
+        // The sync task runs again: a request is served (the sync itself fails offline).
+        let runs = c.sync_runs();
+        tokio::time::timeout(PATIENCE, async {
+            while c.sync_runs() == runs {
+                c.shared().request_sync();
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the restarted sync task serves requests");
+
+        // A listener that panics (an app's callback that threw) ends its subscription and is
+        // reported, the client carrying on.
+        let handle = c
+            .notices()
+            .subscribe(crate::NoticeFilter::default(), Arc::new(PanickingList));
+        let failures = tokio::time::timeout(PATIENCE, rx.wait_for(|f| f.len() == 2))
+            .await
+            .expect("the listener's panic is reported")
+            .unwrap()
+            .clone();
+        assert_eq!(failures[1].task, "notices listener");
+        assert!(!failures[1].restarted);
+        tokio::time::timeout(PATIENCE, async {
+            while !handle.is_finished() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the subscription ended");
+        assert!(c.is_started());
     }
 
     #[test]

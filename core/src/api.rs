@@ -1,10 +1,14 @@
 //! HTTP to the server: `/v1/...` with the account's Bearer token, one refresh at a time, the
 //! server's clock from every response.
 //!
-//! Refresh is single-flight: the first request that sees a 401 for the current access token
-//! refreshes; the others wait on the same lock, see the token changed, and retry with it. The
-//! refresh runs in its own task so a cancelled caller can never lose a rotated refresh token
-//! (reusing the old one would make the server revoke the session).
+//! The access token is refreshed ahead of its expiry (and after a 401 for one the server
+//! ended early). Refresh is single-flight, within the process and across processes on one
+//! data directory (the app and its push service, a terminal client run twice): the first
+//! caller takes an in-process lock and then a file lock in the data directory, reads the
+//! stored tokens again under it (another process may have rotated them; using the old
+//! refresh token again would make the server revoke the session as stolen), and refreshes only
+//! if nobody did. The refresh runs in its own task so a cancelled caller can never lose a
+//! rotated refresh token.
 
 use std::{
     sync::{
@@ -28,6 +32,16 @@ use crate::{Error, Result, SecureStorage};
 pub(crate) struct Tokens {
     pub access_token: String,
     pub refresh_token: String,
+    /// When to refresh, ahead of the access token's expiry (local clock, Unix ms). Absent in
+    /// tokens stored by older versions: those are refreshed after a 401.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_at: Option<Millis>,
+}
+
+/// How long before its expiry an access token is refreshed: a minute, or half its life when
+/// that is shorter (tests run with tokens of a second or two).
+fn refresh_margin_ms(lifetime_ms: Millis) -> Millis {
+    (lifetime_ms / 2).min(60_000)
 }
 
 impl std::fmt::Debug for Tokens {
@@ -56,11 +70,38 @@ impl Tokens {
 
 impl From<&TokenResponse> for Tokens {
     fn from(t: &TokenResponse) -> Self {
+        let lifetime = (t.expires_in.min(i64::MAX as u64 / 2_000) as Millis) * 1000;
         Tokens {
             access_token: t.access_token.clone(),
             refresh_token: t.refresh_token.clone(),
+            refresh_at: Some(now_ms() + lifetime - refresh_margin_ms(lifetime)),
         }
     }
+}
+
+impl Tokens {
+    /// The access token is near its expiry (or past it).
+    fn due(&self) -> bool {
+        self.refresh_at.is_some_and(|at| now_ms() >= at)
+    }
+}
+
+/// Takes the cross-process refresh lock of one account: an exclusive lock on a file in the
+/// data directory, held until the returned file is dropped (the system lets go of it when
+/// the process dies, so a killed app never leaves it taken). Blocking.
+fn lock_file(path: &std::path::Path) -> Result<std::fs::File> {
+    let io = |e: std::io::Error| Error::Storage(format!("refresh lock: {}", e.kind()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
 }
 
 pub(crate) fn now_ms() -> Millis {
@@ -177,6 +218,12 @@ pub(crate) struct Api {
     storage: Arc<dyn SecureStorage>,
     tokens: Mutex<Option<Tokens>>,
     refresh_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The file locked around a refresh, shared with other processes on the data directory;
+    /// none for a farewell's session, which only this process uses.
+    refresh_lock_file: Option<std::path::PathBuf>,
+    /// Refreshes made, ahead of expiry and after a 401 (diagnostics and tests).
+    refreshes_ahead: std::sync::atomic::AtomicU64,
+    refreshes_after_401: std::sync::atomic::AtomicU64,
     pub(crate) clock: ServerClock,
     /// True once the server refused our refresh token: signed out remotely.
     auth_expired: watch::Sender<bool>,
@@ -189,6 +236,7 @@ impl Api {
         user_id: String,
         storage: Arc<dyn SecureStorage>,
         tokens: Option<Tokens>,
+        refresh_lock_file: Option<std::path::PathBuf>,
     ) -> Arc<Api> {
         let expired = tokens.is_none();
         Arc::new(Api {
@@ -198,6 +246,9 @@ impl Api {
             storage,
             tokens: Mutex::new(tokens),
             refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
+            refresh_lock_file,
+            refreshes_ahead: Default::default(),
+            refreshes_after_401: Default::default(),
             clock: ServerClock::default(),
             auth_expired: watch::channel(expired).0,
         })
@@ -240,8 +291,32 @@ impl Api {
             .ok_or(Error::Unauthorized)
     }
 
+    /// The access token to use now, refreshed first when it is near its expiry. A refresh
+    /// that fails for a passing reason (offline) leaves the current token in use: it may
+    /// still work, and a 401 refreshes again.
+    pub(crate) async fn fresh_access_token(self: &Arc<Self>) -> Result<String> {
+        let access = self.access_token()?;
+        if self.tokens().is_some_and(|t| t.due()) {
+            match self.refresh_tokens(&access, true).await {
+                Ok(()) => return self.access_token(),
+                Err(Error::Unauthorized) => return Err(Error::Unauthorized),
+                Err(e) => {
+                    tracing::debug!(code = e.code_str(), "refresh ahead of expiry failed")
+                }
+            }
+        }
+        Ok(access)
+    }
+
     /// Called after a 401 for `used`. Refreshes unless someone already replaced that token.
     pub(crate) async fn refresh_after(self: &Arc<Self>, used: &str) -> Result<()> {
+        self.refresh_tokens(used, false).await
+    }
+
+    /// Refreshes unless the token in use is no longer `used` or, under the cross-process
+    /// lock, secure storage holds tokens newer than ours (another process refreshed: those
+    /// are taken instead).
+    async fn refresh_tokens(self: &Arc<Self>, used: &str, ahead: bool) -> Result<()> {
         let guard = self.refresh_lock.clone().lock_owned().await;
         if self.is_auth_expired() {
             return Err(Error::Unauthorized);
@@ -256,9 +331,35 @@ impl Api {
         // Its own task: the rotated token must be kept even if our caller gives up.
         tokio::spawn(async move {
             let _guard = guard;
+            let _file = match api.refresh_lock_file.clone() {
+                Some(path) => Some(tokio::task::spawn_blocking(move || lock_file(&path)).await??),
+                None => None,
+            };
+            if let Some(stored) = Tokens::load(api.storage.as_ref(), &api.user_id)?
+                && stored.refresh_token != current.refresh_token
+            {
+                tracing::debug!(user = %api.user_id, "tokens refreshed by another process");
+                *api.tokens.lock().unwrap_or_else(|e| e.into_inner()) = Some(stored);
+                return Ok(());
+            }
+            let counter = if ahead {
+                &api.refreshes_ahead
+            } else {
+                &api.refreshes_after_401
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             api.refresh(current.refresh_token).await
         })
         .await?
+    }
+
+    /// Refreshes made so far: (ahead of expiry, after a 401).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn refreshes(&self) -> (u64, u64) {
+        (
+            self.refreshes_ahead.load(Ordering::Relaxed),
+            self.refreshes_after_401.load(Ordering::Relaxed),
+        )
     }
 
     async fn refresh(&self, refresh_token: String) -> Result<()> {
@@ -297,7 +398,7 @@ impl Api {
     ) -> Result<Vec<u8>> {
         let mut refreshed = false;
         loop {
-            let access = self.access_token()?;
+            let access = self.fresh_access_token().await?;
             let mut req = self
                 .http
                 .request(method.clone(), format!("{}/v1{path}", self.base))
@@ -430,7 +531,7 @@ impl Api {
                 .await
                 .map(|m| m.len())
                 .unwrap_or(0);
-            let access = self.access_token()?;
+            let access = self.fresh_access_token().await?;
             let mut req = self
                 .http
                 .get(format!("{}/v1{path}", self.base))
@@ -507,6 +608,7 @@ mod tests {
         let t = Tokens {
             access_token: "secret-a".into(),
             refresh_token: "secret-r".into(),
+            refresh_at: None,
         };
         assert!(!format!("{t:?}").contains("secret"));
     }

@@ -3,10 +3,14 @@
 //! handle is dropped.
 
 use std::{
+    future::Future,
+    panic::AssertUnwindSafe,
     path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
+
+use futures::FutureExt;
 
 use lianxiao_protocol::{Child, ClassInfo, LinkGroup, Millis, User};
 use tokio::{
@@ -40,6 +44,78 @@ pub enum ClientState {
 
 pub trait StateListener: Send + Sync {
     fn on_state(&self, state: ClientState);
+}
+
+/// A background task of the core that panicked: a bug, reported here rather than lost. The
+/// client's own tasks (sync, outbox, realtime, uploads, replays) are started again after a
+/// pause; a listener's subscription ends (its handle reports `is_finished`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFailure {
+    /// `sync`, `outbox`, `realtime`, `uploads`, `replays`, or the listener's feature, e.g.
+    /// `notices listener`.
+    pub task: String,
+    /// The panic's message (for logs and bug reports).
+    pub message: String,
+    /// The task was started again.
+    pub restarted: bool,
+    /// Local clock, Unix ms.
+    pub at: Millis,
+}
+
+/// Told the client's task failures: the list so far first, then the list after each new one.
+pub trait TaskFailureListener: Send + Sync {
+    fn on_task_failures(&self, failures: Vec<TaskFailure>);
+}
+
+/// The most recent failures kept per client.
+const KEPT_FAILURES: usize = 20;
+
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_owned()
+    }
+}
+
+/// Runs one of the client's background tasks, starting it again (after a growing pause, so a
+/// panic that repeats does not spin) whenever it panics, and reporting each panic.
+async fn supervise<F, Fut>(shared: Arc<Shared>, task: &'static str, make: F)
+where
+    F: Fn(Arc<Shared>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut panics = 0;
+    loop {
+        match AssertUnwindSafe(make(shared.clone())).catch_unwind().await {
+            Ok(()) => return,
+            Err(payload) => {
+                shared.task_failed(task, panic_message(payload.as_ref()), true);
+                tokio::time::sleep(outbox::retry_delay(panics)).await;
+                panics += 1;
+            }
+        }
+    }
+}
+
+/// Spawns a listener's task: a panic in it (in the core, or thrown by the app's listener) is
+/// reported as a task failure and ends the subscription instead of vanishing.
+pub(crate) fn spawn_listener(
+    shared: &Arc<Shared>,
+    task: &'static str,
+    work: impl Future<Output = ()> + Send + 'static,
+) -> TaskHandle {
+    let weak = Arc::downgrade(shared);
+    TaskHandle::new(shared.runtime.spawn(async move {
+        if let Err(payload) = AssertUnwindSafe(work).catch_unwind().await
+            && let Some(shared) = weak.upgrade()
+        {
+            shared.task_failed(task, panic_message(payload.as_ref()), false);
+        }
+    }))
 }
 
 /// A running subscription; dropping it (or `cancel()`) stops it.
@@ -99,6 +175,8 @@ pub(crate) struct Shared {
     timetable_version: watch::Sender<u64>,
     replays_version: watch::Sender<u64>,
     settings_version: watch::Sender<u64>,
+    /// Background tasks that panicked, most recent last.
+    failures: watch::Sender<Vec<TaskFailure>>,
     /// The replay downloader's progress and settings.
     pub(crate) replays: crate::replays::DownloadsState,
     /// Wakes the uploader: files were queued or the network came back.
@@ -110,6 +188,22 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// A background task panicked: logged and told to the failure listeners.
+    pub(crate) fn task_failed(&self, task: &str, message: String, restarted: bool) {
+        tracing::error!(task, message = %message, restarted, "background task panicked");
+        let failure = TaskFailure {
+            task: task.to_owned(),
+            message,
+            restarted,
+            at: crate::api::now_ms(),
+        };
+        self.failures.send_modify(|list| {
+            list.push(failure);
+            let excess = list.len().saturating_sub(KEPT_FAILURES);
+            list.drain(..excess);
+        });
+    }
+
     pub(crate) fn notices_changed(&self) {
         self.notices_version.send_modify(|v| *v += 1);
     }
@@ -272,6 +366,7 @@ impl Client {
             timetable_version: watch::channel(0).0,
             replays_version: watch::channel(0).0,
             settings_version: watch::channel(0).0,
+            failures: watch::channel(Vec::new()).0,
             replays: Default::default(),
             rooms: tokio::sync::broadcast::channel(256).0,
             uploads_wake: Notify::new(),
@@ -305,11 +400,23 @@ impl Client {
             return;
         }
         let s = &self.inner.shared;
-        tasks.push(s.runtime.spawn(realtime::run(s.clone())));
-        tasks.push(s.runtime.spawn(outbox::run(s.clone())));
-        tasks.push(s.runtime.spawn(sync::run_requested(s.clone())));
-        tasks.push(s.runtime.spawn(crate::uploads::run(s.clone())));
-        tasks.push(s.runtime.spawn(crate::replays::run(s.clone())));
+        tasks.push(
+            s.runtime
+                .spawn(supervise(s.clone(), "realtime", realtime::run)),
+        );
+        tasks.push(s.runtime.spawn(supervise(s.clone(), "outbox", outbox::run)));
+        tasks.push(
+            s.runtime
+                .spawn(supervise(s.clone(), "sync", sync::run_requested)),
+        );
+        tasks.push(
+            s.runtime
+                .spawn(supervise(s.clone(), "uploads", crate::uploads::run)),
+        );
+        tasks.push(
+            s.runtime
+                .spawn(supervise(s.clone(), "replays", crate::replays::run)),
+        );
         // Sync once at start even if the realtime connection cannot be made.
         s.request_sync();
     }
@@ -344,7 +451,7 @@ impl Client {
         let mut auth = shared.api.auth_expired();
         connection.borrow_and_update();
         auth.borrow_and_update();
-        let task = self.inner.shared.runtime.spawn(async move {
+        let work = async move {
             let mut last = None;
             loop {
                 let state = shared.state();
@@ -357,8 +464,28 @@ impl Client {
                     r = auth.changed() => if r.is_err() { return },
                 }
             }
-        });
-        TaskHandle::new(task)
+        };
+        spawn_listener(&self.inner.shared, "state listener", work)
+    }
+
+    /// Background tasks that panicked (bugs), most recent last; kept for this client's life.
+    pub fn task_failures(&self) -> Vec<TaskFailure> {
+        self.inner.shared.failures.borrow().clone()
+    }
+
+    /// Sends the failures so far, then the list after each new one, until the handle is
+    /// dropped. A panic in a background task reaches the app here instead of killing it or
+    /// vanishing.
+    pub fn subscribe_task_failures(&self, listener: Arc<dyn TaskFailureListener>) -> TaskHandle {
+        let mut changes = self.inner.shared.failures.subscribe();
+        let first = changes.borrow_and_update().clone();
+        TaskHandle::new(self.inner.shared.runtime.spawn(async move {
+            listener.on_task_failures(first);
+            while changes.changed().await.is_ok() {
+                let list = changes.borrow_and_update().clone();
+                listener.on_task_failures(list);
+            }
+        }))
     }
 
     /// Tells the core whether the phone has a network. When it comes back, the realtime

@@ -11,6 +11,7 @@ mod client;
 mod due_queue;
 mod error;
 mod homework;
+pub mod hooks;
 mod live;
 mod notices;
 mod notification_settings;
@@ -25,7 +26,9 @@ mod timetable;
 mod uploads;
 
 pub use accounts::{AccountInfo, Accounts, ClientConfig};
-pub use client::{Client, ClientState, StateListener, TaskHandle};
+pub use client::{
+    Client, ClientState, StateListener, TaskFailure, TaskFailureListener, TaskHandle,
+};
 pub use error::{Error, ErrorCode, Result, RetryClass};
 pub use homework::{
     Draft, DraftFile, Handin, HandinState, HomeworkHandle, HomeworkListener, HomeworkView,

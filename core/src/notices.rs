@@ -94,8 +94,8 @@ impl Notices {
         // Subscribe before the snapshot: a change between the two is then never missed.
         let mut changes = shared.notices_watch();
         changes.borrow_and_update();
-        let runtime = shared.runtime.clone();
-        TaskHandle::new(runtime.spawn(async move {
+        let owner = shared.clone();
+        crate::client::spawn_listener(&owner, "notices listener", async move {
             loop {
                 let f = filter.clone();
                 match shared
@@ -111,7 +111,7 @@ impl Notices {
                 }
                 changes.borrow_and_update();
             }
-        }))
+        })
     }
 
     /// Marks read now; the server hears of it through the outbox.
@@ -407,6 +407,7 @@ mod tests {
             Tokens {
                 access_token: "a".into(),
                 refresh_token: "r".into(),
+                refresh_at: None,
             }
             .save(storage.as_ref(), "p1")
             .unwrap();

@@ -127,8 +127,8 @@ impl NotificationSettingsHandle {
         let shared = self.shared().clone();
         let mut changes = shared.settings_watch();
         changes.borrow_and_update();
-        let runtime = shared.runtime.clone();
-        TaskHandle::new(runtime.spawn(async move {
+        let owner = shared.clone();
+        crate::client::spawn_listener(&owner, "settings listener", async move {
             let mut last = None;
             loop {
                 match view(&shared).await {
@@ -145,7 +145,7 @@ impl NotificationSettingsHandle {
                 // Changes come in bursts (a sync page, the outbox's answer): one call for them.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        }))
+        })
     }
 
     /// For a class's teachers, its school's admin and county admins: the class's parents with

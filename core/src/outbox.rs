@@ -272,6 +272,9 @@ async fn deliver(shared: &Arc<Shared>, item: OutboxItem) -> Result<Outcome> {
     let outcome = match result {
         Ok(Delivery::Waiting) => return Ok(Outcome::Waiting),
         Ok(delivery) => {
+            // The server has it, the store does not know yet: a killed app sends it again
+            // with the same key after its restart.
+            crate::hooks::reached(&shared.user_id, "outbox.sent");
             let mut cleanup: Vec<String> = Vec::new();
             if let Delivery::HandedIn(_) = &delivery {
                 let id = item.notice_id.clone();

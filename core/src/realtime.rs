@@ -64,7 +64,11 @@ fn tls_connector() -> Result<tokio_tungstenite::Connector> {
 }
 
 async fn connect(shared: &Shared) -> std::result::Result<Socket, ConnectError> {
-    let access = shared.api.access_token().map_err(ConnectError::Other)?;
+    let access = shared
+        .api
+        .fresh_access_token()
+        .await
+        .map_err(ConnectError::Other)?;
     let mut request = events_url(shared.api.base())
         .into_client_request()
         .map_err(|_| ConnectError::Other(Error::Internal("bad server URL".into())))?;

@@ -117,6 +117,24 @@ impl FileSecureStorage {
         }
     }
 
+    /// Locks the file against other processes for a read-modify-write (two processes on one
+    /// data directory each writing a key must not lose the other's). Released on drop, and by
+    /// the system if the process dies.
+    fn lock_across_processes(&self) -> Result<std::fs::File, SecureStorageError> {
+        let io = |e: std::io::Error| SecureStorageError::new(format!("lock failed: {}", e.kind()));
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path.with_extension("lock"))
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
+    }
+
     fn save(&self, values: &HashMap<String, String>) -> Result<(), SecureStorageError> {
         use std::io::Write;
         let io = |e: std::io::Error| SecureStorageError::new(format!("write failed: {}", e.kind()));
@@ -153,6 +171,7 @@ impl SecureStorage for FileSecureStorage {
 
     fn set(&self, key: String, value: String) -> Result<(), SecureStorageError> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _file = self.lock_across_processes()?;
         let mut values = self.load()?;
         values.insert(key, value);
         self.save(&values)
@@ -160,6 +179,7 @@ impl SecureStorage for FileSecureStorage {
 
     fn delete(&self, key: String) -> Result<(), SecureStorageError> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _file = self.lock_across_processes()?;
         let mut values = self.load()?;
         if values.remove(&key).is_some() {
             self.save(&values)?;

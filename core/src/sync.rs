@@ -190,7 +190,16 @@ async fn run(shared: &Arc<Shared>) -> Result<()> {
             .then(|| tokio::spawn(fetch(shared.clone(), Some(page.cursor.clone()))));
         let items = page.items.len();
         let has_more = page.has_more;
-        let changed = shared.store.write(move |tx| apply_page(tx, &page)).await;
+        let user_id = shared.user_id.clone();
+        let changed = shared
+            .store
+            .write(move |tx| {
+                let changed = apply_page(tx, &page)?;
+                // Applied, not yet committed: a killed app must find none of it applied.
+                crate::hooks::reached(&user_id, "sync.applied");
+                Ok(changed)
+            })
+            .await;
         let changed = match changed {
             Ok(changed) => changed,
             Err(e) => {
@@ -264,6 +273,7 @@ pub(crate) async fn sync_now(shared: &Arc<Shared>) -> Result<()> {
 pub(crate) async fn run_requested(shared: Arc<Shared>) {
     loop {
         shared.sync_wake.notified().await;
+        crate::hooks::reached(&shared.user_id, "sync.background");
         let _ = sync_now(&shared).await;
     }
 }

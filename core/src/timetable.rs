@@ -109,8 +109,8 @@ impl Timetable {
         let shared = self.shared().clone();
         let mut changes = shared.timetable_watch();
         changes.borrow_and_update();
-        let runtime = shared.runtime.clone();
-        TaskHandle::new(runtime.spawn(async move {
+        let owner = shared.clone();
+        crate::client::spawn_listener(&owner, "timetable listener", async move {
             loop {
                 let wait = match snapshot(&shared).await {
                     Ok(snap) => {
@@ -129,7 +129,7 @@ impl Timetable {
                 }
                 changes.borrow_and_update();
             }
-        }))
+        })
     }
 
     /// Forget the moved/cancelled list (the person has seen it).
@@ -204,8 +204,8 @@ impl Timetable {
         let shared = self.shared().clone();
         let mut changes = shared.timetable_watch();
         changes.borrow_and_update();
-        let runtime = shared.runtime.clone();
-        TaskHandle::new(runtime.spawn(async move {
+        let owner = shared.clone();
+        crate::client::spawn_listener(&owner, "reminder listener", async move {
             loop {
                 let wait = match due_reminder(&shared).await {
                     Ok(Due::Now(reminder)) => {
@@ -224,7 +224,7 @@ impl Timetable {
                 }
                 changes.borrow_and_update();
             }
-        }))
+        })
     }
 
     /// Schedule a lesson or a weekly series (lead teachers, admins). Online: a clash must be

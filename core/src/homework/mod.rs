@@ -177,8 +177,8 @@ impl HomeworkHandle {
         let shared = self.shared().clone();
         let mut changes = shared.homework_watch();
         changes.borrow_and_update();
-        let runtime = shared.runtime.clone();
-        TaskHandle::new(runtime.spawn(async move {
+        let owner = shared.clone();
+        crate::client::spawn_listener(&owner, "homework listener", async move {
             loop {
                 let (me, now) = (shared.user_id.clone(), shared.api.clock.now());
                 match shared.store.read(move |c| views(c, &me, now, None)).await {
@@ -190,7 +190,7 @@ impl HomeworkHandle {
                 }
                 changes.borrow_and_update();
             }
-        }))
+        })
     }
 
     /// The submissions of a homework in the store: a student's own, a parent's children's,

@@ -48,7 +48,8 @@ impl Notifications {
         let mut changes = shared.notices_watch();
         changes.borrow_and_update();
         let account = shared.user_id.clone();
-        let task = shared.runtime.clone().spawn(async move {
+        let owner = shared.clone();
+        crate::client::spawn_listener(&owner, "badge listener", async move {
             let mut last = None;
             loop {
                 if let Ok(n) = shared.store.read(unread).await
@@ -61,7 +62,6 @@ impl Notifications {
                     return;
                 }
             }
-        });
-        TaskHandle::new(task)
+        })
     }
 }

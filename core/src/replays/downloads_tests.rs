@@ -182,6 +182,7 @@ async fn signed_in(
     Tokens {
         access_token: "a".into(),
         refresh_token: "r".into(),
+        refresh_at: None,
     }
     .save(storage.as_ref() as &dyn SecureStorage, "u1")
     .unwrap();

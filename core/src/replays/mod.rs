@@ -132,8 +132,8 @@ impl Replays {
         let shared = self.shared().clone();
         let mut changes = shared.replays_watch();
         changes.borrow_and_update();
-        let runtime = shared.runtime.clone();
-        TaskHandle::new(runtime.spawn(async move {
+        let owner = shared.clone();
+        crate::client::spawn_listener(&owner, "replays listener", async move {
             let mut last = None;
             loop {
                 match views(&shared, filter.child_id.clone(), None).await {
@@ -150,7 +150,7 @@ impl Replays {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 changes.borrow_and_update();
             }
-        }))
+        })
     }
 
     /// What to play: the downloaded copy when it is complete, else the signed stream (asks

@@ -83,7 +83,7 @@ async fn send(
 ) -> Result<reqwest::Response> {
     let mut refreshed = false;
     loop {
-        let access = shared.api.access_token()?;
+        let access = shared.api.fresh_access_token().await?;
         let resp = build(&access)
             .bearer_auth(&access)
             .header(tus::TUS_RESUMABLE, TUS_VERSION)
@@ -276,7 +276,7 @@ async fn patch(
             // The body is a stream: build it anew for a retry after a refresh.
             sent.store(0, Ordering::Relaxed);
             let body = chunk_body(&row.file_path, offset, len, sent.clone()).await?;
-            let access = shared.api.access_token()?;
+            let access = shared.api.fresh_access_token().await?;
             let resp = http
                 .patch(url)
                 .bearer_auth(&access)
@@ -417,6 +417,8 @@ async fn upload(
             let started = Instant::now();
             match patch(shared, row, &url_now, offset, len).await {
                 Ok(new) if new > offset && new <= row.length => {
+                    // The server has the chunk, the store does not know yet.
+                    crate::hooks::reached(&shared.user_id, "upload.patched");
                     if new == offset + len {
                         shared.uploads.sizer().chunk_sent(len, started.elapsed());
                     }

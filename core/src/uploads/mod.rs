@@ -328,7 +328,7 @@ impl Uploads {
         let uploads = self.clone();
         let mut changes = self.shared().uploads.version.subscribe();
         changes.borrow_and_update();
-        let task = self.shared().runtime.spawn(async move {
+        let work = async move {
             let mut last = None;
             loop {
                 match uploads.list().await {
@@ -346,8 +346,8 @@ impl Uploads {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 changes.borrow_and_update();
             }
-        });
-        TaskHandle::new(task)
+        };
+        crate::client::spawn_listener(self.shared(), "uploads listener", work)
     }
 
     /// Returns the server's upload id once the upload is done, or its error once it failed
