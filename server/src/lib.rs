@@ -21,6 +21,7 @@ pub mod realtime;
 pub mod replays;
 pub mod roster;
 pub mod sync;
+pub mod text;
 pub mod uploads;
 
 use std::net::SocketAddr;

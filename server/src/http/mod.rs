@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod broadcast;
 mod classroom;
+mod contract;
 mod devices;
 pub mod extract;
 mod health;
@@ -154,6 +155,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole application with its middleware.
 pub fn router(state: AppState) -> Router {
     let (routes, mut doc) = api();
+    contract::add_common_responses(&mut doc);
     doc.paths.add_path_operation(
         "/v1/openapi.json",
         vec![utoipa::openapi::HttpMethod::Get],
@@ -178,6 +180,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     routes
         .route("/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        .layer(middleware::from_fn(extract::checked_uri))
         .layer(middleware::from_fn(extract::typed_limits))
         .layer(middleware::from_fn(extract::server_time))
         .layer(

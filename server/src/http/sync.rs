@@ -2,19 +2,26 @@
 
 use axum::{
     Json,
-    extract::{Query, State, WebSocketUpgrade},
+    extract::{State, WebSocketUpgrade},
     response::Response,
 };
-use lianxiao_protocol::{ErrorBody, SYNC_PAGE_DEFAULT, SyncPage};
+use lianxiao_protocol::{ErrorBody, SYNC_PAGE_DEFAULT, SYNC_PAGE_MAX, SyncPage};
 use serde::Deserialize;
 
-use crate::{app::AppState, auth::Caller, error::ApiResult, realtime, sync};
+use crate::{
+    app::AppState,
+    auth::Caller,
+    error::{ApiError, ApiResult},
+    http::extract::ApiQuery,
+    realtime, sync,
+};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct SyncParams {
     /// The cursor from the previous page; omit for everything.
     since: Option<String>,
-    /// Items per page (default 500, at most 2000).
+    /// Items per page (default 500, at most 2000; more is refused, not cut down).
+    #[param(minimum = 1, maximum = 2000)]
     limit: Option<u32>,
 }
 
@@ -24,16 +31,24 @@ pub struct SyncParams {
     responses(
         (status = 200, body = SyncPage),
         (status = 401, body = ErrorBody),
-        (status = 422, description = "Cursor is not valid", body = ErrorBody),
+        (status = 400, description = "The query string does not parse", body = ErrorBody),
+        (status = 422, description = "Cursor is not valid, or `limit` is outside 1 to 2000", body = ErrorBody),
     ))]
 pub async fn sync(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<SyncParams>,
+    ApiQuery(p): ApiQuery<SyncParams>,
 ) -> ApiResult<Json<SyncPage>> {
+    let limit = p.limit.unwrap_or(SYNC_PAGE_DEFAULT);
+    // The document promises this range; silently clamping let `limit=2147483648` through.
+    if !(1..=SYNC_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit",
+            format!("limit must be 1 to {SYNC_PAGE_MAX}"),
+        ));
+    }
     state.contact(&caller.user_id);
     let mut conn = state.db().pool().acquire().await?;
-    let limit = p.limit.unwrap_or(SYNC_PAGE_DEFAULT);
     sync::page(&mut conn, &caller.user_id, p.since.as_deref(), limit)
         .await
         .map(Json)
