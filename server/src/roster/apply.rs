@@ -1,7 +1,10 @@
 //! Applying checked roster rows: look up what exists, check what only the database can tell
-//! (a parent's child must be a student; a new person needs a password), hash passwords outside
-//! the transaction, then write everything at once and announce it to the people it concerns.
-//! Importing the same file again finds nothing to do and writes nothing.
+//! (a parent's child must be a student, in the file or imported before, and in the class the
+//! row names; a new person needs a password), hash passwords outside the transaction, then
+//! write everything at once and announce it to the people it concerns. The database is asked
+//! about the rows that passed on their own even when others did not, so a file's problems all
+//! come back in one answer. Importing the same file again finds nothing to do and writes
+//! nothing.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -9,7 +12,7 @@ use futures::{StreamExt, stream};
 use lianxiao_protocol::{EntityKind, Role, RosterReport, RosterRowError, SchoolKind};
 use sqlx::Row;
 
-use super::parse::{RosterRow, parse_roster};
+use super::parse::{ReadRoster, RosterRow, read_roster};
 use crate::{
     app::AppState,
     auth::password,
@@ -35,10 +38,30 @@ pub async fn import(state: &AppState, csv: &[u8]) -> ApiResult<RosterReport> {
 
 /// Imports into a database; returns the report and the feed sequence if anything changed.
 pub async fn import_into(db: &Db, csv: &[u8]) -> ApiResult<(RosterReport, Option<i64>)> {
-    let rows = parse_roster(csv).map_err(ApiError::roster)?;
-    let logins: BTreeSet<&str> = rows.iter().map(|r| r.login.as_str()).collect();
+    let ReadRoster {
+        rows,
+        mut errors,
+        refused_logins,
+    } = read_roster(csv);
+    // Parents' children too: a file of parent rows alone links children imported before.
+    let logins: BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| std::iter::once(r.login.as_str()).chain(r.child_login.as_deref()))
+        .collect();
     let existing = existing_people(db, &logins).await?;
-    check_against_database(db, &rows, &existing).await?;
+    let found = check_against_database(db, &rows, &existing, &refused_logins).await?;
+    // One problem per cell: what the file showed already is not said twice.
+    let shown: BTreeSet<(u64, Option<String>)> =
+        errors.iter().map(|e| (e.line, e.column.clone())).collect();
+    errors.extend(
+        found
+            .into_iter()
+            .filter(|e| !shown.contains(&(e.line, e.column.clone()))),
+    );
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        return Err(ApiError::roster(errors));
+    }
     let hashes = new_password_hashes(&rows, &existing).await?;
 
     let mut report = RosterReport {
@@ -151,11 +174,16 @@ pub async fn import_into(db: &Db, csv: &[u8]) -> ApiResult<(RosterReport, Option
     ordered.sort_by_key(|r| r.role != Role::Student);
     for row in ordered {
         let user_id = user_ids[&row.login].clone();
-        let school_id = row
-            .school
-            .as_ref()
-            .map(|s| schools[s].clone())
-            .unwrap_or_default();
+        // A parent row's school only places the child (checked above): it may name a school
+        // no row of this file describes.
+        let school_id = match row.role {
+            Role::Parent | Role::CountyAdmin => String::new(),
+            _ => row
+                .school
+                .as_ref()
+                .map(|s| schools[s].clone())
+                .unwrap_or_default(),
+        };
         let class_id = match (&row.class, row.role) {
             (Some(class), Role::Teacher | Role::Assistant | Role::Student) => {
                 classes[&(school_id.clone(), class.clone())].clone()
@@ -264,12 +292,14 @@ async fn existing_people(db: &Db, logins: &BTreeSet<&str>) -> ApiResult<HashMap<
 }
 
 /// What only the database can tell: new people need a password, a parent's child must be a
-/// student (in this file or already), a school keeps its kind.
+/// student (in this file or already, and then in the school and class the row names), a
+/// school keeps its kind. Logins of rows refused on their own are not looked into.
 async fn check_against_database(
     db: &Db,
     rows: &[RosterRow],
     existing: &HashMap<String, Existing>,
-) -> ApiResult<()> {
+    refused_logins: &BTreeSet<String>,
+) -> ApiResult<Vec<RosterRowError>> {
     let mut errors = Vec::new();
     let with_password: BTreeSet<&str> = rows
         .iter()
@@ -284,9 +314,12 @@ async fn check_against_database(
     let mut reported = BTreeSet::new();
     let mut conn = db.pool().acquire().await?;
     let mut school_kinds: HashMap<String, Option<String>> = HashMap::new();
+    // Child login → the (school, class) they are a student in, `None` when not a student.
+    let mut placed: HashMap<&str, Option<(String, String)>> = HashMap::new();
     for row in rows {
         if !existing.contains_key(&row.login)
             && !with_password.contains(row.login.as_str())
+            && !refused_logins.contains(&row.login)
             && reported.insert(&row.login)
         {
             errors.push(row_error(
@@ -295,22 +328,41 @@ async fn check_against_database(
                 format!("login {} is new and needs a password", row.login),
             ));
         }
-        if let Some(child) = &row.child_login {
-            let known_student = students_in_file.contains(child.as_str())
-                || match existing.get(child) {
-                    Some(person) => {
-                        org::has_role(&mut conn, &person.id, Role::Student, None).await?
-                    }
-                    None => false,
+        if let Some(child) = row.child_login.as_deref()
+            && !students_in_file.contains(child)
+            && !refused_logins.contains(child)
+        {
+            // The file says nothing of this child (the parse checked those it does).
+            if !placed.contains_key(child) {
+                let place = match existing.get(child) {
+                    Some(person) => student_place(&mut conn, &person.id).await?,
+                    None => None,
                 };
-            if !known_student {
-                errors.push(row_error(
+                placed.insert(child, place);
+            }
+            match &placed[child] {
+                None => errors.push(row_error(
                     row.line,
                     "child_login",
                     format!(
                         "child_login {child} is not a student in this file or already imported"
                     ),
-                ));
+                )),
+                Some((school, class)) => {
+                    if row.school.as_ref().is_some_and(|s| s != school) {
+                        errors.push(row_error(
+                            row.line,
+                            "school",
+                            format!("student {child} is in school {school}"),
+                        ));
+                    } else if row.class.as_ref().is_some_and(|c| c != class) {
+                        errors.push(row_error(
+                            row.line,
+                            "class",
+                            format!("student {child} is in class {class}"),
+                        ));
+                    }
+                }
             }
         }
         if let (Some(school), Some(kind)) = (&row.school, row.school_kind) {
@@ -334,11 +386,26 @@ async fn check_against_database(
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::roster(errors))
-    }
+    Ok(errors)
+}
+
+/// The school and class (by name) a person is a student in; `None` for someone who is not.
+async fn student_place(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+) -> ApiResult<Option<(String, String)>> {
+    let row = sqlx::query(
+        "SELECT s.name AS school, c.name AS class FROM memberships m \
+         JOIN classes c ON c.id = m.class_id JOIN schools s ON s.id = c.school_id \
+         WHERE m.user_id = $1 AND m.role = 'student' ORDER BY c.id LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("school")?, r.try_get("class")?)),
+        None => None,
+    })
 }
 
 fn row_error(line: u64, column: &str, reason: String) -> RosterRowError {

@@ -6,9 +6,10 @@
 //! name logins, schools and classes, never a person's name or password.
 //!
 //! Whether a parent's child already exists in the database is not decided here: applying the
-//! rows checks that.
+//! rows checks that, on the rows that passed here, and reports what it finds together with
+//! what was found here ([`read_roster`] keeps both).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use lianxiao_protocol::{ROSTER_HEADER, ROSTER_PHONE_COLUMN, Role, RosterRowError, SchoolKind};
@@ -60,8 +61,47 @@ impl fmt::Debug for RosterRow {
     }
 }
 
+/// A roster file as read: the rows that passed their own checks and every problem found, so
+/// the database checks can run on the good rows and all problems go back in one answer.
+#[derive(Debug, Default)]
+pub struct ReadRoster {
+    pub rows: Vec<RosterRow>,
+    /// Sorted by line; a line's errors keep their column order.
+    pub errors: Vec<RosterRowError>,
+    /// Logins of rows refused on their own. What other rows say about them (a parent's
+    /// child, a password given only there) is not checked further: the refused row's own
+    /// error is reported, and fixing it may settle the rest.
+    pub refused_logins: BTreeSet<String>,
+}
+
 /// Parses and checks a whole roster file. Returns every row, or every error sorted by line.
 pub fn parse_roster(input: &[u8]) -> Result<Vec<RosterRow>, Vec<RosterRowError>> {
+    let read = read_roster(input);
+    if read.errors.is_empty() {
+        Ok(read.rows)
+    } else {
+        Err(read.errors)
+    }
+}
+
+/// Parses and checks a whole roster file, keeping the good rows beside the errors.
+pub fn read_roster(input: &[u8]) -> ReadRoster {
+    let mut read = ReadRoster::default();
+    match read_into(input, &mut read) {
+        Ok(()) => check_across_rows(&read.rows, &mut read.errors),
+        // The header is wrong or the text unreadable: no row means anything.
+        Err(errors) => {
+            read.rows.clear();
+            read.errors = errors;
+        }
+    }
+    // Stable: errors of one line keep their column order.
+    read.errors.sort_by_key(|e| e.line);
+    read
+}
+
+/// Reads the rows one by one into `read`; `Err` when the file as a whole is not a roster.
+fn read_into(input: &[u8], read: &mut ReadRoster) -> Result<(), Vec<RosterRowError>> {
     // Excel's "CSV UTF-8" starts with a byte-order mark.
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let mut reader = csv::ReaderBuilder::new()
@@ -69,8 +109,11 @@ pub fn parse_roster(input: &[u8]) -> Result<Vec<RosterRow>, Vec<RosterRowError>>
         .flexible(true)
         .from_reader(input);
 
-    let mut errors = Vec::new();
-    let mut rows = Vec::new();
+    let ReadRoster {
+        rows,
+        errors,
+        refused_logins,
+    } = read;
     let mut header_seen = false;
     let mut with_phone = false;
     let mut lines = LineCounter::new(input);
@@ -97,7 +140,7 @@ pub fn parse_roster(input: &[u8]) -> Result<Vec<RosterRow>, Vec<RosterRowError>>
                 "the line is not valid UTF-8; save the file as CSV UTF-8",
             ));
             if !header_seen {
-                return Err(errors);
+                return Err(std::mem::take(errors));
             }
             continue;
         };
@@ -117,20 +160,19 @@ pub fn parse_roster(input: &[u8]) -> Result<Vec<RosterRow>, Vec<RosterRowError>>
         }
         match check_row(line, &cells, with_phone) {
             Ok(row) => rows.push(row),
-            Err(mut row_errors) => errors.append(&mut row_errors),
+            Err(mut row_errors) => {
+                errors.append(&mut row_errors);
+                let login = ROSTER_HEADER.iter().position(|&c| c == "login");
+                if let Some(login) = login.and_then(|i| cells.get(i)).filter(|l| !l.is_empty()) {
+                    refused_logins.insert((*login).to_owned());
+                }
+            }
         }
     }
     if !header_seen && errors.is_empty() {
         return Err(vec![header_error(1)]);
     }
-    check_across_rows(&rows, &mut errors);
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        // Stable: errors of one line keep their column order.
-        errors.sort_by_key(|e| e.line);
-        Err(errors)
-    }
+    Ok(())
 }
 
 /// Physical line numbers of records. The csv crate's own line count skips blank lines and
@@ -885,6 +927,25 @@ mod tests {
             ]
         );
         assert!(errors[6].reason.contains("s_1"), "{}", errors[6].reason);
+    }
+
+    #[test]
+    fn the_good_rows_are_kept_beside_the_errors() {
+        let input = file(&[
+            "城关中心小学,main,,三年级(1)班,3,student,s_1,某,lianxiao-demo,,", // 2 ok
+            "城关中心小学,village,,三年级(1)班,3,student,s_2,某,lianxiao-demo,,", // 3 kind
+            ",,,,,parent,p_1,某,lianxiao-demo,,s_2",                           // 4 ok here
+            ",,,,,parent,p_2,某,lianxiao-demo,,s_elsewhere",                   // 5 ok here
+        ]);
+        let read = read_roster(input.as_bytes());
+        assert_eq!(places(&read.errors), vec![(3, Some("school_kind"))]);
+        let lines: Vec<u64> = read.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4, 5]);
+        assert_eq!(read.refused_logins, BTreeSet::from(["s_2".to_owned()]));
+        // A file that is no roster keeps no rows.
+        let read = read_roster(b"a,b\n1,2\n");
+        assert!(read.rows.is_empty());
+        assert_eq!(places(&read.errors), vec![(1, None)]);
     }
 
     #[test]
