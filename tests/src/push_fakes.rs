@@ -33,6 +33,9 @@ pub const FCM_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const GETUI_APP_ID: &str = "lxAppId01";
 pub const GETUI_APP_KEY: &str = "lxAppKey01";
 pub const GETUI_MASTER_SECRET: &str = "lxMasterSecret01";
+/// The Android app a tapped Getui notification must open (the sample's).
+pub const GETUI_ANDROID_PACKAGE: &str = "org.lianxiao.sample";
+pub const GETUI_ANDROID_ACTIVITY: &str = "org.lianxiao.sample.MainActivity";
 
 /// A push a fake accepted.
 #[derive(Debug, Clone)]
@@ -70,6 +73,8 @@ struct Shared {
     credentials: Mutex<Vec<String>>,
     /// Bearer / auth tokens this fake issued (FCM, Getui).
     issued: Mutex<HashSet<String>>,
+    /// Getui: the body of every push it accepted, with its token.
+    bodies: Mutex<Vec<(String, Value)>>,
 }
 
 /// One fake provider on its own port.
@@ -124,6 +129,18 @@ impl Fake {
     /// Why the fake refused requests that did not follow the provider's documentation.
     pub fn rejections(&self) -> Vec<String> {
         self.shared.rejections.lock().unwrap().clone()
+    }
+
+    /// Getui: the bodies of the pushes to `token` it accepted, in order.
+    pub fn bodies_for(&self, token: &str) -> Vec<Value> {
+        self.shared
+            .bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t == token)
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// APNs: the provider tokens (JWTs) used; FCM: the OAuth assertions; Getui: auth calls.
@@ -284,6 +301,14 @@ impl Fakes {
             (
                 "LIANXIAO_GETUI_URL".into(),
                 format!("{}/v2", self.getui.url),
+            ),
+            (
+                "LIANXIAO_GETUI_ANDROID_PACKAGE".into(),
+                GETUI_ANDROID_PACKAGE.into(),
+            ),
+            (
+                "LIANXIAO_GETUI_ANDROID_ACTIVITY".into(),
+                GETUI_ANDROID_ACTIVITY.into(),
             ),
         ]);
         env
@@ -657,8 +682,16 @@ fn percent_decode(s: &str) -> String {
 /// Getui REST API v2 (docs.getui.com, 鉴权API and 推送API): `POST /v2/{appid}/auth` with
 /// `sign = sha256(appkey + timestamp + mastersecret)` and a 13-digit millisecond timestamp;
 /// then `POST /v2/{appid}/push/single/cid` with the `token` header, a 10–32 character
-/// `request_id`, `audience.cid` holding one cid, and `push_message` (one of notification,
-/// transmission, revoke).
+/// `request_id`, `audience.cid` holding one cid, `push_message` (one of notification,
+/// transmission, revoke) and, for phones reached through their maker's channel,
+/// `push_channel.android.ups.notification`.
+///
+/// Each notification is checked as Getui documents it ([`getui_notification`]) and as the
+/// Android app handles it: a tap must open the app's activity through `click_type: intent`
+/// with `component=<package>/<activity>` and Lianxiao's data as string extras, the same on
+/// both channels. (`click_type: payload` reaches only `GTIntentService.onNotificationMessageClicked`,
+/// a background service that may not start an activity on Android 10+, and never comes from a
+/// phone maker's channel.)
 async fn getui(fake: Fake, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let base = format!("/v2/{GETUI_APP_ID}");
@@ -696,43 +729,41 @@ async fn getui(fake: Fake, req: Request) -> Response {
         )
             .into_response();
     }
-    let n = &body["push_message"]["notification"];
-    let payload: Option<Value> = n["payload"]
-        .as_str()
-        .and_then(|p| serde_json::from_str(p).ok());
-    let intent = string_field(
-        &body,
-        &["push_channel", "android", "ups", "notification", "intent"],
-    );
     // Getui keeps offline messages three days at most.
     let ttl_ok = body["settings"]["ttl"]
         .as_i64()
         .is_some_and(|t| t <= 3 * 24 * 3600 * 1000);
-    let intent_ok = intent.is_some_and(|i| i.starts_with("intent:") && i.ends_with(";end"));
-    let well_formed = cids.len() == 1
-        && !token.is_empty()
-        && (10..=32).contains(&request_id.len())
-        && n["title"].is_string()
-        && n["body"].is_string()
-        && n["click_type"] == "payload"
-        && payload.is_some()
-        && ttl_ok
-        && intent_ok;
-    if !well_formed {
+    if cids.len() != 1 || token.is_empty() || !(10..=32).contains(&request_id.len()) || !ttl_ok {
         return fake.refuse(format!("getui: push is {body}"));
     }
-    let payload = payload.unwrap_or_default();
-    let (Some(kind), Some(id), Some(account), Some(badge)) = (
-        payload["kind"].as_str(),
-        payload["id"].as_str(),
-        payload["account_id"].as_str(),
-        payload["badge"].as_str().and_then(|b| b.parse().ok()),
-    ) else {
-        return fake.refuse("getui: our data (kind, id, account_id, badge) is missing".into());
+    let n = &body["push_message"]["notification"];
+    let ups = &body["push_channel"]["android"]["ups"]["notification"];
+    // Vendor channels take shorter intents than Getui's 4096 characters; Meizu's 1000 bytes
+    // are the least.
+    let (online, offline) = match (
+        getui_notification("push_message.notification", n, 4096),
+        getui_notification("push_channel.android.ups.notification", ups, 1000),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(why), _) | (_, Err(why)) => return fake.refuse(format!("getui: {why}")),
     };
-    if !intent.is_some_and(|i| i.contains(&format!("S.id={id};"))) {
-        return fake.refuse("getui: the vendor-channel intent does not carry the id".into());
+    if online.extras != offline.extras {
+        return fake.refuse(format!(
+            "getui: the two channels' taps carry different data: {:?} and {:?}",
+            online.extras, offline.extras
+        ));
     }
+    let data = &online.extras;
+    let (Some(kind), Some(id), Some(account), Some(badge)) = (
+        data.get("kind"),
+        data.get("id"),
+        data.get("account_id"),
+        data.get("badge").and_then(|b| b.parse().ok()),
+    ) else {
+        return fake.refuse(format!(
+            "getui: our data (kind, id, account_id, badge) is missing from the tap's extras {data:?}"
+        ));
+    };
     fake.maybe_hang().await;
     match fake.next_scripted(&token) {
         Some(Scripted::Throttle) => {
@@ -754,15 +785,179 @@ async fn getui(fake: Fake, req: Request) -> Response {
     fake.accept(Delivered {
         token: token.clone(),
         push_id: request_id,
-        kind: kind.into(),
-        id: id.into(),
-        account_id: account.into(),
+        kind: kind.clone(),
+        id: id.clone(),
+        account_id: account.clone(),
         badge,
         title: n["title"].as_str().unwrap_or("").into(),
     });
+    fake.shared
+        .bodies
+        .lock()
+        .unwrap()
+        .push((token.clone(), body.clone()));
     let task = format!("RASS_{:016x}", rand::random::<u64>());
     axum::Json(json!({"code": 0, "msg": "", "data": {task: {token: "successed_online"}}}))
         .into_response()
+}
+
+/// One Getui notification (推送API `notification`; the same fields in
+/// `push_channel.android.ups.notification`): `title` at most 50 and `body` at most 256
+/// characters, `click_type` one of intent, url, payload, payload_custom, startapp, none with
+/// the field it needs (`intent`, `url`, `payload`). The app takes taps through `intent` only:
+/// returns the intent, read as Android reads it, when it opens the app's activity.
+fn getui_notification(
+    name: &str,
+    n: &Value,
+    max_intent_bytes: usize,
+) -> Result<AndroidIntent, String> {
+    let java_len = |v: &Value| v.as_str().map(|s| s.encode_utf16().count());
+    if !java_len(&n["title"]).is_some_and(|l| (1..=50).contains(&l)) {
+        return Err(format!("{name}: title missing or over 50 characters: {n}"));
+    }
+    if !java_len(&n["body"]).is_some_and(|l| (1..=256).contains(&l)) {
+        return Err(format!("{name}: body missing or over 256 characters: {n}"));
+    }
+    let click_type = n["click_type"].as_str().unwrap_or("");
+    let needs = match click_type {
+        "intent" => Some("intent"),
+        "url" => Some("url"),
+        "payload" | "payload_custom" => Some("payload"),
+        "startapp" | "none" => None,
+        _ => return Err(format!("{name}: click_type {click_type:?} is not Getui's")),
+    };
+    if let Some(field) = needs
+        && !n[field].as_str().is_some_and(|v| !v.is_empty())
+    {
+        return Err(format!("{name}: click_type {click_type} without {field}"));
+    }
+    if click_type != "intent" {
+        return Err(format!(
+            "{name}: click_type {click_type}: the app opens a tapped push only through the \
+             intent's activity"
+        ));
+    }
+    let uri = n["intent"].as_str().unwrap_or("");
+    if uri.len() > max_intent_bytes {
+        return Err(format!(
+            "{name}: intent of {} bytes, over {max_intent_bytes}",
+            uri.len()
+        ));
+    }
+    let intent = parse_android_intent(uri).map_err(|e| format!("{name}: {e}: {uri}"))?;
+    let expected = (
+        GETUI_ANDROID_PACKAGE.to_owned(),
+        GETUI_ANDROID_ACTIVITY.to_owned(),
+    );
+    if intent.component.as_ref() != Some(&expected) {
+        return Err(format!(
+            "{name}: the intent's component is {:?}, not {GETUI_ANDROID_PACKAGE}/{GETUI_ANDROID_ACTIVITY}: {uri}",
+            intent.component
+        ));
+    }
+    if intent
+        .package
+        .as_deref()
+        .is_some_and(|p| p != GETUI_ANDROID_PACKAGE)
+    {
+        return Err(format!(
+            "{name}: the intent's package is not the app's: {uri}"
+        ));
+    }
+    Ok(intent)
+}
+
+/// An Android intent URI read as `Intent.parseUri(uri, Intent.URI_INTENT_SCHEME)` reads it:
+/// `intent:<data>#Intent;key=value;…;end`, values percent-decoded (`Uri.decode`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AndroidIntent {
+    /// The data URI, its scheme given by `scheme=` (`lianxiao://open?`), if any.
+    pub data: Option<String>,
+    pub action: Option<String>,
+    pub package: Option<String>,
+    /// `component=<package>/<class>`, a class starting with `.` taken inside the package
+    /// (`ComponentName.unflattenFromString`).
+    pub component: Option<(String, String)>,
+    pub launch_flags: Option<u32>,
+    /// `S.<key>=<value>` extras (strings; other extra types are refused).
+    pub extras: std::collections::BTreeMap<String, String>,
+}
+
+pub fn parse_android_intent(uri: &str) -> Result<AndroidIntent, String> {
+    let rest = uri.strip_prefix("intent:").ok_or("not an intent: URI")?;
+    let (data, fields) = rest.rsplit_once("#Intent;").ok_or("no #Intent; part")?;
+    let fields = fields
+        .strip_suffix("end")
+        .ok_or("the #Intent part does not close with end")?;
+    let mut intent = AndroidIntent::default();
+    let mut scheme = None;
+    for field in fields.split_terminator(';') {
+        let (key, value) = field
+            .split_once('=')
+            .ok_or_else(|| format!("field {field:?} is not key=value"))?;
+        let value = percent_decode_strict(value)?;
+        match key {
+            "action" => intent.action = Some(value),
+            "package" => intent.package = Some(value),
+            "scheme" => scheme = Some(value),
+            "launchFlags" => {
+                let hex = value
+                    .strip_prefix("0x")
+                    .ok_or("launchFlags is not 0x hex")?;
+                intent.launch_flags =
+                    Some(u32::from_str_radix(hex, 16).map_err(|e| format!("launchFlags: {e}"))?);
+            }
+            "component" => {
+                let (package, class) = value
+                    .split_once('/')
+                    .ok_or("component is not <package>/<class>")?;
+                let class = match class.strip_prefix('.') {
+                    Some(_) => format!("{package}{class}"),
+                    None => class.to_owned(),
+                };
+                if package.is_empty() || class.is_empty() {
+                    return Err("component with an empty package or class".into());
+                }
+                intent.component = Some((package.to_owned(), class));
+            }
+            "category" | "type" | "sourceBounds" | "selector" => {}
+            k if k.starts_with("S.") => {
+                intent.extras.insert(k[2..].to_owned(), value);
+            }
+            k => return Err(format!("field {k:?} is not one this check knows")),
+        }
+    }
+    if !fields.is_empty() && !fields.ends_with(';') {
+        return Err("fields must each end with ;".into());
+    }
+    intent.data = match (scheme, data) {
+        (_, "") => None,
+        (Some(scheme), data) => Some(format!("{scheme}:{data}")),
+        (None, data) => Some(format!("intent:{data}")),
+    };
+    Ok(intent)
+}
+
+/// `Uri.decode`, refusing a `%` not followed by two hex digits (which would not survive it).
+fn percent_decode_strict(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent escape in {s:?}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8 once decoded"))
 }
 
 async fn getui_auth(fake: Fake, req: Request) -> Response {
@@ -795,4 +990,35 @@ async fn getui_auth(fake: Fake, req: Request) -> Response {
     let expires = timestamp.parse::<i64>().unwrap_or(0) + 24 * 3600 * 1000;
     axum::Json(json!({"code": 0, "msg": "success", "data": {"expire_time": expires.to_string(), "token": token}}))
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vendor-channel intent the server sent before it named the activity is refused; Getui's
+    /// template (with `component=`) is read as Android reads it.
+    #[test]
+    fn the_getui_check_wants_the_intents_component() {
+        let n = |intent: &str| json!({"title": "春游", "body": "明天", "click_type": "intent", "intent": intent});
+        let without = "intent://open?#Intent;scheme=lianxiao;launchFlags=0x4000000;\
+                       package=org.lianxiao.sample;S.kind=notice;S.id=n1;end";
+        let why = getui_notification("ups", &n(without), 1000).unwrap_err();
+        assert!(why.contains("component"), "{why}");
+        let with = "intent://open?#Intent;scheme=lianxiao;launchFlags=0x4000000;\
+                    package=org.lianxiao.sample;component=org.lianxiao.sample/.MainActivity;\
+                    S.kind=notice;S.id=n%201;end";
+        let intent = getui_notification("ups", &n(with), 1000).unwrap();
+        assert_eq!(intent.data.as_deref(), Some("lianxiao://open?"));
+        assert_eq!(intent.extras["id"], "n 1");
+        assert_eq!(intent.launch_flags, Some(0x0400_0000));
+        // Not Getui's click types, or one the app cannot take a tap from.
+        for (click, field) in [("payload", "payload"), ("open", "intent"), ("url", "x")] {
+            let v = json!({"title": "t", "body": "b", "click_type": click, field: "x"});
+            assert!(getui_notification("n", &v, 1000).is_err(), "{click}");
+        }
+        assert!(parse_android_intent("lianxiao://open").is_err());
+        assert!(parse_android_intent("intent:#Intent;S.id=%zz;end").is_err());
+        assert!(parse_android_intent("intent:#Intent;S.id=1").is_err());
+    }
 }

@@ -11,7 +11,9 @@ use lianxiao_tests::{
     Backend, TestServer,
     api::{Api, Reply},
     logins::*,
-    push_fakes::{Fake, Fakes, Scripted},
+    push_fakes::{
+        Fake, Fakes, GETUI_ANDROID_ACTIVITY, GETUI_ANDROID_PACKAGE, Scripted, parse_android_intent,
+    },
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -435,6 +437,69 @@ async fn pushes_queued_across_a_restart_go_out_once() {
         assert_eq!(recipient(&report, &parent.user_id())["reach"], "delivered");
     }
     no_rejections(&fakes);
+}
+
+/// A tapped Getui notification opens the app's activity with the push's data, whichever way it
+/// came: Getui's own notification while the app runs (`push_message`) and the phone maker's
+/// when it does not (`push_channel.android.ups`) both use `click_type: intent` with Getui's
+/// template — `component=<package>/<activity>` and the data as `S.` extras — so the system
+/// starts the activity from the notification (no activity started from a background service,
+/// which Android 10+ blocks) and the activity hands the extras to the core's `push_opened`.
+/// A title longer than Getui's 50 characters is cut, not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tapped_getui_push_opens_the_apps_activity_with_its_data_on_both_channels() {
+    let fakes = Fakes::start().await;
+    let server = server_with(&fakes.env());
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let sun = Api::login(&base, PARENT_MAIN_2).await;
+    registered(&sun, "sun-huawei-0001", "android", "getui", "cid-tap").await;
+
+    let title = format!("春游通知：{}", "请家长签字确认".repeat(10));
+    assert!(title.chars().count() > 50);
+    let notice = post(&lead, &title, false).await;
+    settled(&lead, &notice).await;
+    no_rejections(&fakes);
+    once(&fakes.getui, "cid-tap", &notice, &sun.user_id());
+
+    let body = &fakes.getui.bodies_for("cid-tap")[0];
+    let channels = [
+        &body["push_message"]["notification"],
+        &body["push_channel"]["android"]["ups"]["notification"],
+    ];
+    for n in channels {
+        assert_eq!(n["click_type"], "intent", "{n}");
+        assert!(
+            n.get("payload").is_none(),
+            "nothing the app would not read: {n}"
+        );
+        let shown = n["title"].as_str().unwrap();
+        assert_eq!(shown.chars().count(), 50, "{shown}");
+        assert!(shown.ends_with('…') && title.starts_with(shown.trim_end_matches('…')));
+        let intent = parse_android_intent(n["intent"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            intent.component,
+            Some((GETUI_ANDROID_PACKAGE.into(), GETUI_ANDROID_ACTIVITY.into()))
+        );
+        assert_eq!(intent.package.as_deref(), Some(GETUI_ANDROID_PACKAGE));
+        assert_eq!(intent.data.as_deref(), Some("lianxiao://open?"));
+        // FLAG_ACTIVITY_CLEAR_TOP: a running activity gets the tap (singleTop: onNewIntent).
+        assert_eq!(intent.launch_flags, Some(0x0400_0000));
+        let extras: Vec<(&str, &str)> = intent
+            .extras
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            extras,
+            [
+                ("account_id", sun.user_id().as_str()),
+                ("badge", "1"),
+                ("id", notice.as_str()),
+                ("kind", "notice"),
+            ]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

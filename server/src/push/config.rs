@@ -37,6 +37,8 @@ pub struct GetuiConfig {
     /// The Android app's package: vendor-channel notifications open it with an intent that
     /// carries the push's data.
     pub android_package: String,
+    /// The activity a tapped notification opens (the intent's `component=`, with the package).
+    pub android_activity: String,
 }
 
 /// Push set-up of one deployment.
@@ -162,15 +164,20 @@ impl PushConfig {
             var("LIANXIAO_GETUI_MASTER_SECRET"),
         ) {
             (None, None, None) => None,
-            (Some(app_id), Some(app_key), Some(master_secret)) => Some(GetuiConfig {
-                app_id,
-                app_key,
-                master_secret,
-                url: var("LIANXIAO_GETUI_URL")
-                    .unwrap_or_else(|| "https://restapi.getui.com/v2".to_owned()),
-                android_package: var("LIANXIAO_GETUI_ANDROID_PACKAGE")
-                    .unwrap_or_else(|| "org.lianxiao.app".to_owned()),
-            }),
+            (Some(app_id), Some(app_key), Some(master_secret)) => {
+                let android_package = var("LIANXIAO_GETUI_ANDROID_PACKAGE")
+                    .unwrap_or_else(|| "org.lianxiao.app".to_owned());
+                Some(GetuiConfig {
+                    app_id,
+                    app_key,
+                    master_secret,
+                    url: var("LIANXIAO_GETUI_URL")
+                        .unwrap_or_else(|| "https://restapi.getui.com/v2".to_owned()),
+                    android_activity: var("LIANXIAO_GETUI_ANDROID_ACTIVITY")
+                        .unwrap_or_else(|| format!("{android_package}.MainActivity")),
+                    android_package,
+                })
+            }
             _ => anyhow::bail!(
                 "Getui needs all of LIANXIAO_GETUI_APP_ID, LIANXIAO_GETUI_APP_KEY and \
                  LIANXIAO_GETUI_MASTER_SECRET"

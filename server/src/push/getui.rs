@@ -7,6 +7,15 @@
 //! mastersecret)` (hex) gives a token (valid a day) sent as the `token` header; it is kept
 //! until shortly before it expires, and fetched again at once when Getui answers 10001.
 //! A push: `POST {base}/{appid}/push/single/cid`.
+//!
+//! A tap: both the notification Getui shows itself (`push_message`, the app online) and the
+//! phone maker's (`push_channel.android.ups`, the app offline) use `click_type: intent`, whose
+//! Android intent names the app's activity (`component=<package>/<activity>`) and carries the
+//! push's data as string extras (Getui's 怎么传递自定义参数). The system starts that activity
+//! from the notification, so the app never starts one from a background service (which
+//! Android 10+ blocks); the activity hands the extras to the core's `push_opened`. With
+//! `click_type: payload` the data would reach only `GTIntentService.onNotificationMessageClicked`
+//! (a background service), and only for Getui's own notification.
 
 use std::time::Duration;
 
@@ -21,6 +30,13 @@ use crate::db::now_ms;
 const EXPIRY_MARGIN_MS: i64 = 5 * 60 * 1000;
 /// Getui keeps offline messages three days at most.
 const MAX_TTL_MS: i64 = 3 * 24 * 3600 * 1000;
+/// Getui's limits on a notification (推送API, `notification` and `ups.notification`): title at
+/// most 50 characters, body at most 256 (Java string lengths, UTF-16 units).
+const MAX_TITLE: usize = 50;
+const MAX_BODY: usize = 256;
+/// `launchFlags` of the tap's intent: `FLAG_ACTIVITY_CLEAR_TOP`, as in Getui's template (with
+/// the activity's `singleTop` launch mode a running one gets `onNewIntent`).
+const LAUNCH_FLAGS: &str = "0x4000000";
 
 pub struct Getui {
     client: reqwest::Client,
@@ -28,6 +44,8 @@ pub struct Getui {
     app_key: String,
     master_secret: String,
     android_package: String,
+    /// The activity's full class name.
+    android_activity: String,
     token: Mutex<Option<(String, i64)>>,
 }
 
@@ -57,14 +75,63 @@ pub(crate) fn sign(app_key: &str, timestamp: &str, master_secret: &str) -> Strin
     ))
 }
 
+/// A dotted Java name (`org.lianxiao.app`, `org.lianxiao.app.MainActivity`): at least `min`
+/// parts, each a letter or `_` then letters, digits or `_` — nothing that could end a field of
+/// the intent (`;`, `#`, `/`, `=`).
+fn java_name(s: &str, min: usize) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() >= min
+        && parts.iter().all(|p| {
+            let mut c = p.chars();
+            c.next()
+                .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// `s` cut to at most `max` UTF-16 units, with `…` at the end when cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.encode_utf16().count() <= max {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut units = 0;
+    for c in s.chars() {
+        if units + c.len_utf16() > max - 1 {
+            break;
+        }
+        units += c.len_utf16();
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
 impl Getui {
     pub fn new(config: &GetuiConfig, timeout: Duration) -> anyhow::Result<Getui> {
+        let package = &config.android_package;
+        // Android expands a leading dot with the package (ComponentName.unflattenFromString);
+        // the full name is sent, which every phone maker's channel understands.
+        let activity = match config.android_activity.strip_prefix('.') {
+            Some(rest) => format!("{package}.{rest}"),
+            None => config.android_activity.clone(),
+        };
+        anyhow::ensure!(
+            java_name(package, 2),
+            "LIANXIAO_GETUI_ANDROID_PACKAGE must be an Android application id such as org.lianxiao.app"
+        );
+        anyhow::ensure!(
+            java_name(&activity, 2),
+            "LIANXIAO_GETUI_ANDROID_ACTIVITY must be the activity's class name such as \
+             org.lianxiao.app.MainActivity"
+        );
         Ok(Getui {
             client: super::http_client(timeout, false)?,
             base: format!("{}/{}", config.url.trim_end_matches('/'), config.app_id),
             app_key: config.app_key.clone(),
             master_secret: config.master_secret.clone(),
             android_package: config.android_package.clone(),
+            android_activity: activity,
             token: Mutex::new(None),
         })
     }
@@ -116,8 +183,10 @@ impl Getui {
         }
     }
 
-    /// The Android intent the vendor channels open on a tap, carrying the push's data as
-    /// string extras; the app declares the `lianxiao://open` intent filter.
+    /// The Android intent a tap opens, in the form of Getui's template: the `lianxiao://open`
+    /// data the app's intent filter declares, `FLAG_ACTIVITY_CLEAR_TOP`, the package, the
+    /// activity as `component=<package>/<activity>` and the push's data as string extras
+    /// (`S.<key>=<value>`, percent-encoded as Android's `Uri.decode` reads them).
     fn intent(&self, message: &Message) -> String {
         let extras: String = message
             .data
@@ -125,39 +194,30 @@ impl Getui {
             .iter()
             .map(|(k, v)| format!("S.{k}={};", super::form_value(v)))
             .collect();
+        let package = &self.android_package;
         format!(
-            "intent://open?#Intent;scheme=lianxiao;launchFlags=0x4000000;package={};{extras}end",
-            self.android_package
+            "intent://open?#Intent;scheme=lianxiao;launchFlags={LAUNCH_FLAGS};package={package};\
+             component={package}/{};{extras}end",
+            self.android_activity
         )
     }
 
     fn body(&self, token: &str, message: &Message) -> serde_json::Value {
-        let payload = serde_json::to_string(&message.data.to_strings()).unwrap_or_default();
         let ttl = (message.ttl.as_millis() as i64).min(MAX_TTL_MS);
+        // One notification for both ways to the phone: Getui's own connection while the app
+        // runs, the phone maker's channel when it does not (strategy 1: Getui first).
+        let notification = json!({
+            "title": cut(&message.title, MAX_TITLE),
+            "body": cut(&message.body, MAX_BODY),
+            "click_type": "intent",
+            "intent": self.intent(message),
+        });
         json!({
             "request_id": message.uuid.simple().to_string(),
             "settings": {"ttl": ttl, "strategy": {"default": 1}},
             "audience": {"cid": [token]},
-            "push_message": {
-                "notification": {
-                    "title": message.title,
-                    "body": message.body,
-                    "click_type": "payload",
-                    "payload": payload,
-                },
-            },
-            "push_channel": {
-                "android": {
-                    "ups": {
-                        "notification": {
-                            "title": message.title,
-                            "body": message.body,
-                            "click_type": "intent",
-                            "intent": self.intent(message),
-                        },
-                    },
-                },
-            },
+            "push_message": {"notification": notification},
+            "push_channel": {"android": {"ups": {"notification": notification}}},
         })
     }
 
@@ -226,6 +286,44 @@ mod tests {
         // sha256("k" + "1" + "s") = sha256("k1s")
         assert_eq!(sign("k", "1", "s"), hex::encode(Sha256::digest(b"k1s")));
         assert_eq!(sign("k", "1", "s").len(), 64);
+    }
+
+    #[test]
+    fn titles_and_bodies_are_cut_to_getuis_limits() {
+        assert_eq!(cut("春游通知", MAX_TITLE), "春游通知");
+        let long = "通".repeat(60);
+        let title = cut(&long, MAX_TITLE);
+        assert_eq!(title.encode_utf16().count(), MAX_TITLE);
+        assert!(title.ends_with('…'));
+        // Characters outside the BMP count twice in Java and are never split.
+        let emoji = "😀".repeat(30);
+        let cut_emoji = cut(&emoji, MAX_TITLE);
+        assert!(cut_emoji.encode_utf16().count() <= MAX_TITLE);
+        assert_eq!(cut_emoji.chars().filter(|c| *c == '😀').count(), 24);
+    }
+
+    #[test]
+    fn package_and_activity_must_be_java_names() {
+        assert!(java_name("org.lianxiao.app", 2));
+        assert!(java_name("org.lianxiao.app.MainActivity", 2));
+        assert!(!java_name("lianxiao", 2));
+        assert!(!java_name("org.lianxiao;end", 2));
+        assert!(!java_name("org.lianxiao/x", 2));
+        assert!(!java_name("org..app", 2));
+        assert!(!java_name("org.1app", 2));
+        let config = |package: &str, activity: &str| GetuiConfig {
+            app_id: "a".into(),
+            app_key: "k".into(),
+            master_secret: "s".into(),
+            url: "http://127.0.0.1:9".into(),
+            android_package: package.into(),
+            android_activity: activity.into(),
+        };
+        let t = Duration::from_secs(1);
+        assert!(Getui::new(&config("org.lianxiao.app", "x;S.id=1"), t).is_err());
+        assert!(Getui::new(&config("org.lianxiao.app#", ".MainActivity"), t).is_err());
+        let relative = Getui::new(&config("org.lianxiao.app", ".MainActivity"), t).unwrap();
+        assert_eq!(relative.android_activity, "org.lianxiao.app.MainActivity");
     }
 
     #[test]
