@@ -54,15 +54,24 @@ class MainActivity : ComponentActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         setContent { MaterialTheme { SampleScreen(model) } }
-        openPush(intent)
+        // A recreated activity (rotation, process restored) or one reopened from the recent
+        // apps screen gets the old intent again: that tap was already handled.
+        val fromHistory = (intent.flags and Intent.FLAG_ACTIVITY_LAUNCHED_FROM_HISTORY) != 0
+        if (savedInstanceState == null && !fromHistory) openPush(intent)
     }
 
-    /** A tapped push: FCM's extras, or the `lianxiao://open` intent of the vendor channels. */
+    /** A tapped push while this activity runs (singleTop; the intent's CLEAR_TOP flag). */
     override fun onNewIntent(intent: Intent) {
         super.onNewIntent(intent)
+        setIntent(intent)
         openPush(intent)
     }
 
+    /** A tapped push reaches this activity from the notification itself, started by the
+     *  system: FCM's notification puts the data in the launch intent's extras, and Getui's
+     *  notifications (its own and the phone makers') open the server's intent
+     *  `intent://open?#Intent;scheme=lianxiao;…;component=<package>/…MainActivity;S.kind=…;end`,
+     *  whose `S.` extras are the same strings. No service starts an activity. */
     private fun openPush(intent: Intent?) {
         Push.dataOf(intent)?.let(model::openFromPush)
     }

@@ -24,13 +24,12 @@ import org.lianxiao.core.LianxiaoException
 import org.lianxiao.core.PushProvider
 import org.lianxiao.core.PushTarget
 import org.lianxiao.core.RegisterDevice
+import org.lianxiao.core.ktx.pushDataOf
 import org.lianxiao.sample.BuildConfig
 import org.lianxiao.sample.SampleApplication
 
 object Push {
     private const val TAG = "LianxiaoPush"
-    /** The keys of Lianxiao's push data (`PushData` on the server). */
-    private val KEYS = listOf("kind", "id", "account_id", "badge")
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
 
     /** Called once from `Application.onCreate`: starts the channel this phone has. */
@@ -70,15 +69,16 @@ object Push {
         }
     }
 
-    /** Lianxiao's keys from a data map (FCM's `data`, Getui's payload), or null if absent. */
-    fun dataOf(map: Map<String, String>): Map<String, String>? =
-        map.filterKeys { it in KEYS }.takeIf { it.size == KEYS.size }
+    /** Lianxiao's keys from a data map (FCM's `data`, a Getui transmission message), or null
+     *  if absent. */
+    fun dataOf(map: Map<String, String>): Map<String, String>? = pushDataOf(map::get)
 
-    /** Lianxiao's keys from a tap's intent: FCM puts the data in the launch intent's extras,
-     *  the vendor channels open `lianxiao://open` with them as string extras. */
+    /** Lianxiao's keys from a tap's intent: FCM puts the data in the launch intent's extras;
+     *  Getui's notifications (its own and the phone makers') open the server's intent, whose
+     *  `S.kind=…;S.id=…` parts are string extras. */
     fun dataOf(intent: Intent?): Map<String, String>? {
         val extras = intent?.extras ?: return null
-        return dataOf(KEYS.mapNotNull { k -> extras.getString(k)?.let { k to it } }.toMap())
+        return pushDataOf(extras::getString)
     }
 
     /** A push arrived while the app runs: the account syncs and the server hears it is here. */
