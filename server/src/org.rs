@@ -258,3 +258,48 @@ pub async fn has_role(
     .await?;
     Ok(row.try_get::<i64, _>(0)? > 0)
 }
+
+/// 同步作业 and 专递课堂: the classes that follow a lead class. A main school's class is
+/// followed by the classes of the same grade in the branch schools and teaching points of its
+/// link groups; never by other classes of the main school, and a branch's or teaching point's
+/// class by none.
+macro_rules! receiving_sql {
+    () => {
+        "SELECT DISTINCT c.id FROM classes lc \
+         JOIN schools ls ON ls.id = lc.school_id AND ls.kind = 'main' \
+         JOIN link_group_schools g1 ON g1.school_id = ls.id \
+         JOIN link_group_schools g2 ON g2.link_group_id = g1.link_group_id \
+         JOIN schools rs ON rs.id = g2.school_id AND rs.kind IN ('branch', 'teaching_point') \
+         JOIN classes c ON c.school_id = rs.id AND c.grade = lc.grade"
+    };
+}
+
+/// The receiving classes of one lead class.
+pub async fn receiving_classes(
+    conn: &mut AnyConnection,
+    lead_class_id: &str,
+) -> sqlx::Result<BTreeSet<String>> {
+    column(
+        conn,
+        concat!(receiving_sql!(), " WHERE lc.id = $1"),
+        lead_class_id,
+    )
+    .await
+}
+
+/// The receiving classes of every main-school class `user_id` teaches. Only a teacher's
+/// membership counts: assisting in a class does not make it someone's lead class.
+pub async fn receiving_classes_of_teacher(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> sqlx::Result<BTreeSet<String>> {
+    column(
+        conn,
+        concat!(
+            receiving_sql!(),
+            " JOIN memberships m ON m.class_id = lc.id AND m.role = 'teacher' WHERE m.user_id = $1"
+        ),
+        user_id,
+    )
+    .await
+}

@@ -305,3 +305,183 @@ async fn each_person_sees_their_own_timetable_and_hears_of_moves_and_cancellatio
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
 }
+
+/// Two schedulers cannot both book: many at once, for one class or one teacher at one time
+/// (the lead, the school admin and the county admin for the lead, some for the lead's other
+/// class), and exactly one wins; every other is a 409 naming the winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_schedulers_cannot_both_book_a_class_or_a_teacher() {
+    let server = server();
+    let base = server.url();
+    let s = school(&base).await;
+    let admin = Api::login(&base, SCHOOL_ADMIN).await;
+    let county = Api::login(&base, COUNTY_ADMIN).await;
+    let start = tomorrow() + 5 * HOUR;
+    let lead_id = s.lead.user_id();
+
+    for round in 0..3 {
+        let at = start + round * WEEK;
+        let mut requests = Vec::new();
+        for (k, who) in [
+            &s.lead, &s.lead, &admin, &county, &s.lead, &admin, &county, &s.lead,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut body = linked_lesson(&s, at + (k as i64) * 60_000, 1);
+            body["title"] = json!(format!("第{k}课"));
+            if k % 4 == 3 {
+                // The lead's other class: a teacher clash, not a class clash.
+                body["lead_class_id"] = json!(s.main_2);
+                body["receiving"] = json!([]);
+            }
+            if !std::ptr::eq(who, &s.lead) {
+                body["lead_teacher_id"] = json!(lead_id);
+            }
+            requests.push(who.post("/v1/lessons", body));
+        }
+        let replies = futures::future::join_all(requests).await;
+        let won: Vec<&lianxiao_tests::api::Reply> = replies
+            .iter()
+            .filter(|r| r.status == StatusCode::CREATED)
+            .collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: {:?}",
+            replies
+                .iter()
+                .map(|r| (r.status, &r.body))
+                .collect::<Vec<_>>()
+        );
+        let winner = won[0].body["series_id"].as_str().unwrap();
+        for r in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+            assert_eq!(
+                r.status,
+                StatusCode::CONFLICT,
+                "round {round}: {:?}",
+                r.body
+            );
+            assert_eq!(r.body["clash"]["lesson_id"], winner, "{:?}", r.body);
+        }
+        // One lesson in the teacher's timetable at that hour.
+        let window = format!("/v1/lessons?from={}&to={}", at - HOUR, at + 2 * HOUR);
+        let listed = s.lead.get(&window).await;
+        assert_eq!(
+            listed.body.as_array().unwrap().len(),
+            1,
+            "{:?}",
+            listed.body
+        );
+    }
+}
+
+/// Times at the ends of what an i64 holds are a 422 naming the field, never a panic (a
+/// dropped connection in a debug build), and the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_at_the_ends_of_the_range_are_refused_not_overflowed() {
+    let server = server();
+    let base = server.url();
+    let s = school(&base).await;
+    let start = tomorrow();
+
+    let mut forever = linked_lesson(&s, start, 1);
+    forever["weekly_until"] = json!(i64::MAX);
+    let r = s.lead.post("/v1/lessons", forever).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "weekly_until");
+
+    for (starts_at, ends_at, field) in [
+        (i64::MAX - 1, i64::MAX, "starts_at"),
+        (
+            i64::MAX - 10 * WEEK,
+            i64::MAX - 10 * WEEK + HOUR,
+            "starts_at",
+        ),
+        (start, i64::MAX, "ends_at"),
+        (start, i64::MIN, "ends_at"),
+        (i64::MIN, start, "starts_at"),
+    ] {
+        let mut body = linked_lesson(&s, start, 1);
+        body["starts_at"] = json!(starts_at);
+        body["ends_at"] = json!(ends_at);
+        let r = s.lead.post("/v1/lessons", body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {:?}",
+            r.body
+        );
+        assert_eq!(r.body["field"], field, "{body}");
+        body["weekly_until"] = json!(i64::MAX);
+        let r = s.lead.post("/v1/lessons", body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {:?}",
+            r.body
+        );
+    }
+
+    // A lesson to move, then moves to the ends of the range.
+    let r = s
+        .lead
+        .post("/v1/lessons", linked_lesson(&s, start, 1))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    for (starts_at, ends_at) in [
+        (i64::MAX - 1, i64::MAX),
+        (start, i64::MAX),
+        (start, i64::MIN),
+    ] {
+        let r = s
+            .lead
+            .post(
+                &format!("/v1/lessons/{id}/move"),
+                json!({"starts_at": starts_at, "ends_at": ends_at}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    }
+
+    let (min, max) = (i64::MIN, i64::MAX);
+    for query in [
+        format!("from={min}&to={max}"),
+        format!("from={max}&to={min}"),
+        format!("from={max}"),
+        format!("from={}", max - 1),
+        format!("from={min}&to={}", min + 1),
+    ] {
+        let r = s.lead.get(&format!("/v1/lessons?{query}")).await;
+        let ok = r.status == StatusCode::UNPROCESSABLE_ENTITY
+            || (r.status == StatusCode::OK && r.body.as_array().is_some_and(|a| a.is_empty()));
+        assert!(ok, "{query}: {} {:?}", r.status, r.body);
+    }
+    let r = s
+        .lead
+        .get(&format!("/v1/lessons?from={min}&to={max}"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "to");
+    let r = s.lead.get(&format!("/v1/lessons?from={max}")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["field"], "from");
+
+    // Still answering, and nothing was booked by the refusals.
+    let listed = s
+        .lead
+        .get(&format!(
+            "/v1/lessons?from={}&to={}",
+            start - HOUR,
+            start + 20 * WEEK
+        ))
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(
+        listed.body.as_array().unwrap().len(),
+        1,
+        "{:?}",
+        listed.body
+    );
+}

@@ -15,7 +15,6 @@ use serde::Deserialize;
 use crate::{
     app::AppState,
     auth::Caller,
-    db::now_ms,
     error::{ApiError, ApiResult},
     http::extract::ApiJson,
     idempotency::{self, Begin, IdempotencyKey},
@@ -64,8 +63,13 @@ pub async fn list(
     caller: Caller,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<Vec<Lesson>>> {
-    let from = p.from.unwrap_or_else(now_ms);
-    let to = p.to.unwrap_or(from + 14 * 24 * 3600 * 1000);
+    let from = p.from.unwrap_or_else(crate::clock::now_ms);
+    let to = match p.to {
+        Some(to) => to,
+        None => from
+            .checked_add(14 * 24 * 3600 * 1000)
+            .ok_or_else(|| ApiError::validation("from", "from is out of range"))?,
+    };
     let mut conn = state.db().pool().acquire().await?;
     lessons::list(&mut conn, &caller.user_id, from, to)
         .await

@@ -17,15 +17,17 @@ use crate::{
     push::policy,
 };
 
+/// Who may not manage the school hears the same whether it exists or not, so school ids
+/// cannot be probed; only a county admin learns that one does not.
 async fn authorise(state: &AppState, caller: &Caller, school_id: &str) -> ApiResult<()> {
     let mut conn = state.db().pool().acquire().await?;
-    if !policy::school_exists(&mut conn, school_id).await? {
-        return Err(ApiError::not_found("school"));
-    }
     if !policy::may_manage(&mut conn, &caller.user_id, school_id).await? {
         return Err(ApiError::forbidden(
             "only the school's admin or a county admin manages its push policy",
         ));
+    }
+    if !policy::school_exists(&mut conn, school_id).await? {
+        return Err(ApiError::not_found("school"));
     }
     Ok(())
 }
@@ -37,8 +39,8 @@ async fn authorise(state: &AppState, caller: &Caller, school_id: &str) -> ApiRes
     responses(
         (status = 200, body = PushPolicy),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "Not this school's admin nor a county admin", body = ErrorBody),
-        (status = 404, description = "No such school", body = ErrorBody),
+        (status = 403, description = "Not this school's admin nor a county admin (whether or not the school exists)", body = ErrorBody),
+        (status = 404, description = "No such school (county admins)", body = ErrorBody),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -57,8 +59,8 @@ pub async fn get(
         (status = 200, body = PushPolicy),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "Not this school's admin nor a county admin", body = ErrorBody),
-        (status = 404, description = "No such school", body = ErrorBody),
+        (status = 403, description = "Not this school's admin nor a county admin (whether or not the school exists)", body = ErrorBody),
+        (status = 404, description = "No such school (county admins)", body = ErrorBody),
         (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
     ))]
 pub async fn put(
@@ -83,8 +85,7 @@ pub async fn put(
     responses(
         (status = 200, body = NoticeAllowance),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "Not a teacher of this class", body = ErrorBody),
-        (status = 404, description = "No such class", body = ErrorBody),
+        (status = 403, description = "Not a teacher of this class (also when no such class exists)", body = ErrorBody),
     ))]
 pub async fn allowance(
     State(state): State<AppState>,
@@ -92,9 +93,8 @@ pub async fn allowance(
     Path(id): Path<String>,
 ) -> ApiResult<Json<NoticeAllowance>> {
     let mut conn = state.db().pool().acquire().await?;
-    if org::load_class(&mut conn, &id).await?.is_none() {
-        return Err(ApiError::not_found("class"));
-    }
+    // Not a teacher of the class: the same answer whether it exists or not (ids cannot be
+    // probed); every class someone teaches exists.
     if !org::teachable_classes(&mut conn, &caller.user_id)
         .await?
         .contains(&id)

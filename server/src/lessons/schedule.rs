@@ -13,6 +13,7 @@ use super::{AUDIENCE_SQL, access, view};
 use crate::{
     db::{Tx, feed, new_id, now_ms},
     error::{ApiError, ApiResult},
+    org,
 };
 
 const MAX_SUBJECT: usize = 50;
@@ -23,6 +24,10 @@ const MAX_RECEIVING: usize = 100;
 const MAX_LESSON_MS: i64 = 4 * 3600 * 1000;
 const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// How far ahead a lesson may be put: a timetable is planned a term or a year ahead. Also
+/// what keeps every later sum of lesson times (repeats, join windows) far from overflowing.
+const MAX_AHEAD_MS: i64 = 5 * 366 * 24 * 3600 * 1000;
+
 fn validate_times(starts_at: i64, ends_at: i64, now: i64) -> ApiResult<()> {
     if starts_at <= now {
         return Err(ApiError::validation(
@@ -30,7 +35,14 @@ fn validate_times(starts_at: i64, ends_at: i64, now: i64) -> ApiResult<()> {
             "the lesson must start in the future",
         ));
     }
-    if ends_at <= starts_at || ends_at - starts_at > MAX_LESSON_MS {
+    if starts_at - now > MAX_AHEAD_MS {
+        return Err(ApiError::validation(
+            "starts_at",
+            "a lesson starts at most five years ahead",
+        ));
+    }
+    let length = ends_at.checked_sub(starts_at).unwrap_or(i64::MAX);
+    if length <= 0 || length > MAX_LESSON_MS {
         return Err(ApiError::validation(
             "ends_at",
             "a lesson ends after it starts and lasts at most 4 hours",
@@ -61,10 +73,10 @@ fn occurrences(starts_at: i64, weekly_until: Option<i64>) -> ApiResult<Vec<i64>>
             "the series must end after its first lesson starts",
         ));
     }
-    let starts: Vec<i64> = (0..)
-        .map(|k| starts_at + k * WEEK_MS)
+    // Checked: `starts_at` is bounded by `validate_times`, but the series must not count on it.
+    let starts: Vec<i64> = (0..=MAX_LESSONS_PER_SERIES as i64)
+        .map_while(|k| starts_at.checked_add(k.checked_mul(WEEK_MS)?))
         .take_while(|s| *s < until)
-        .take(MAX_LESSONS_PER_SERIES + 1)
         .collect();
     if starts.len() > MAX_LESSONS_PER_SERIES {
         return Err(ApiError::validation(
@@ -99,20 +111,6 @@ async fn holds(
     Ok(n > 0)
 }
 
-/// Is `class_id` in a link group with `school_id` (its own school counts)?
-async fn linked(conn: &mut AnyConnection, class_id: &str, school_id: &str) -> sqlx::Result<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM classes c WHERE c.id = $1 AND (c.school_id = $2 OR EXISTS ( \
-           SELECT 1 FROM link_group_schools g1 JOIN link_group_schools g2 \
-           ON g2.link_group_id = g1.link_group_id WHERE g1.school_id = $2 AND g2.school_id = c.school_id))",
-    )
-    .bind(class_id)
-    .bind(school_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(n > 0)
-}
-
 /// Schedules a lesson or a weekly series; refuses any occurrence that double-books a class or
 /// a teacher, naming the lesson in the way.
 pub async fn schedule(
@@ -120,21 +118,27 @@ pub async fn schedule(
     caller_id: &str,
     req: ScheduleLesson,
 ) -> ApiResult<(ScheduledLessons, i64)> {
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     let subject = text("subject", &req.subject, MAX_SUBJECT)?;
     let title = text("title", &req.title, MAX_TITLE)?;
     validate_times(req.starts_at, req.ends_at, now)?;
     let starts = occurrences(req.starts_at, req.weekly_until)?;
 
-    let lead_school = class_school(tx, &req.lead_class_id)
-        .await?
-        .ok_or_else(|| ApiError::validation("lead_class_id", "the lead class does not exist"))?;
+    // Someone with no business with the lead class hears the same whether it exists or not,
+    // so class ids cannot be probed; only an admin learns that it does not.
+    let lead_school = class_school(tx, &req.lead_class_id).await?;
     let lead_teacher = req.lead_teacher_id.as_deref().unwrap_or(caller_id);
-    let admin = access::is_admin_of(tx, caller_id, &lead_school).await?;
+    let admin = access::is_admin_of(tx, caller_id, lead_school.as_deref().unwrap_or("")).await?;
     if lead_teacher != caller_id && !admin {
         return Err(ApiError::forbidden(
             "only a school admin schedules lessons for another teacher",
         ));
+    }
+    if lead_school.is_none() {
+        return Err(match admin {
+            true => ApiError::validation("lead_class_id", "the lead class does not exist"),
+            false => ApiError::forbidden("you do not teach the lead class"),
+        });
     }
     if !holds(tx, lead_teacher, &req.lead_class_id, "'teacher'").await? {
         return Err(if lead_teacher == caller_id && !admin {
@@ -151,6 +155,7 @@ pub async fn schedule(
         ));
     }
     let mut seen = BTreeSet::from([req.lead_class_id.clone()]);
+    let receivers = org::receiving_classes(tx, &req.lead_class_id).await?;
     for r in &req.receiving {
         if !seen.insert(r.class_id.clone()) {
             return Err(ApiError::validation(
@@ -158,15 +163,11 @@ pub async fn schedule(
                 format!("class {} is named twice", r.class_id),
             ));
         }
-        if class_school(tx, &r.class_id).await?.is_none() {
-            return Err(ApiError::validation(
-                "receiving",
-                format!("class {} does not exist", r.class_id),
-            ));
-        }
-        if !linked(tx, &r.class_id, &lead_school).await? {
+        // The same answer for a class that does not exist.
+        if !receivers.contains(&r.class_id) {
             return Err(ApiError::forbidden(format!(
-                "class {} is not in the lead school's link group",
+                "class {} is not a receiving class of the lead class (the same grade in the \
+                 link group's branch schools and teaching points)",
                 r.class_id
             )));
         }
@@ -327,7 +328,7 @@ pub async fn move_lesson(
             row.status.as_str()
         )));
     }
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     validate_times(req.starts_at, req.ends_at, now)?;
     if (req.starts_at, req.ends_at) == (row.starts_at, row.ends_at) {
         let seq = feed::next_seq(tx).await?;

@@ -93,7 +93,11 @@ pub async fn list(
     from: i64,
     to: i64,
 ) -> ApiResult<Vec<Lesson>> {
-    if to <= from || to - from > MAX_WINDOW_MS {
+    // Checked: `from` and `to` are anything a query string can hold.
+    if !to
+        .checked_sub(from)
+        .is_some_and(|w| w > 0 && w <= MAX_WINDOW_MS)
+    {
         return Err(ApiError::validation(
             "to",
             "to must be after from, at most 200 days later",
