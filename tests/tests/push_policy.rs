@@ -295,6 +295,178 @@ async fn a_parents_own_quiet_hours_hold_their_pushes_only() {
     assert_eq!(w.fakes.apns.delivered_to("sun-token").len(), 1);
 }
 
+/// The school of the student (or the school admin) `api` is, from their memberships.
+fn school_of_member(api: &Api) -> String {
+    api.user["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m["school_id"].as_str().filter(|s| !s.is_empty()))
+        .unwrap()
+        .to_owned()
+}
+
+async fn set_quiet_hours(by: &Api, school: &str, start_minute: u16, end_minute: u16) {
+    let r = by
+        .call(
+            Method::PUT,
+            &format!("/v1/schools/{school}/push-policy"),
+            Some(
+                json!({"quiet_hours": {"start_minute": start_minute, "end_minute": end_minute},
+                        "utc_offset_minutes": 480}),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_follows_the_schools_of_the_children_it_is_about() {
+    let w = world().await;
+    // A parent whose only child is in 石桥小学, beside the demo's 李 (主校) and 赵, whose two
+    // children are in both (the student row repeated, so the file stands on its own).
+    let shiqiao = lianxiao_tests::Place::class(
+        lianxiao_tests::places::BRANCH_SHIQIAO,
+        "branch",
+        lianxiao_tests::places::CLASS_1,
+        lianxiao_tests::places::GRADE,
+    );
+    w.server
+        .import_roster(
+            &lianxiao_tests::RosterBuilder::new()
+                .student(shiqiao, STUDENT_SHIQIAO_B, "马欣怡")
+                .parent(shiqiao, "p_ma", "马爸爸", STUDENT_SHIQIAO_B)
+                .to_csv(),
+        )
+        .unwrap();
+    let lead = w.login(LEAD_TEACHER).await;
+    let branch_teacher = w.login(BRANCH_TEACHER).await;
+    let zhou = w.login(ASSISTANT_SHIQIAO).await;
+    let li = w.login(PARENT_ONE_CHILD).await;
+    let ma = w.login("p_ma").await;
+    let zhao = w.login(PARENT_TWO_CHILDREN).await;
+    let main_student = w.login(STUDENT_MAIN_1A).await;
+    let branch_student = w.login(STUDENT_SHIQIAO_A).await;
+    let (main_school, branch_school) = (
+        school_of_member(&main_student),
+        school_of_member(&branch_student),
+    );
+    registered(&li, "li-iphone-0001", "apns", "li-token").await;
+    registered(&ma, "ma-iphone-0001", "apns", "ma-token").await;
+    registered(&zhao, "zhao-pixel-001", "fcm", "zhao-token").await;
+
+    // The school first by id (the one a push used to keep for 赵) keeps no quiet hours, the
+    // other its evenings: whichever way the ids fall, 赵's pushes about both children must
+    // wait for the other's.
+    let (open, quiet) = if main_school < branch_school {
+        (main_school.clone(), branch_school.clone())
+    } else {
+        (branch_school.clone(), main_school.clone())
+    };
+    let parent_in = |school: &str| -> (&Api, &str) {
+        if *school == main_school {
+            (&li, "li-token")
+        } else {
+            (&ma, "ma-token")
+        }
+    };
+    let ((_, open_token), (_, quiet_token)) = (parent_in(&open), parent_in(&quiet));
+    set_quiet_hours(&w.county, &open, 0, 0).await;
+    set_quiet_hours(&w.county, &quiet, 21 * 60 + 30, 7 * 60).await;
+    // 赵's own quiet hours, on top of the schools'.
+    let r = zhao
+        .call(
+            Method::PUT,
+            "/v1/notification-settings",
+            Some(
+                json!({"quiet_hours": {"start_minute": 7 * 60, "end_minute": 7 * 60 + 30},
+                        "children": []}),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // 22:00: a county notice, about both of 赵's children.
+    w.at(cst(22, 0)).await;
+    let county_wide = posted(
+        &w.county,
+        json!({"title": "寒假安排", "body": "寒假安排如下。", "audience": {"scope": "county"}}),
+    )
+    .await;
+    let got = exactly(&w.fakes.apns, open_token, 1).await;
+    assert_eq!(got[0].id, county_wide);
+    assert!(w.fakes.apns.delivered_to(quiet_token).is_empty());
+    assert!(
+        w.fakes.fcm.delivered_to("zhao-token").is_empty(),
+        "a push about a child of the quiet school went in its quiet hours"
+    );
+    assert_eq!(
+        states(&w.county, &county_wide, &zhao.user_id()).await,
+        ["queued"]
+    );
+    // 07:00: the quiet school's evening is over, 赵's own hours are not.
+    w.at(cst(24 + 7, 0)).await;
+    exactly(&w.fakes.apns, quiet_token, 1).await;
+    assert!(w.fakes.fcm.delivered_to("zhao-token").is_empty());
+    w.at(cst(24 + 7, 30)).await;
+    let got = exactly(&w.fakes.fcm, "zhao-token", 1).await;
+    assert_eq!(got[0].id, county_wide);
+
+    // The next day the quiet school rests 13:00–15:00.
+    w.at(cst(24 + 10, 0)).await;
+    set_quiet_hours(&w.county, &quiet, 13 * 60, 15 * 60).await;
+    // 13:30: a class notice about 赵's child in the open school only comes at once, though
+    // the other child's school is quiet.
+    w.at(cst(24 + 13, 30)).await;
+    let (teacher, class) = if open == main_school {
+        (&lead, main_student.student_class())
+    } else {
+        (&branch_teacher, branch_student.student_class())
+    };
+    let one_child = posted(teacher, to_classes(&[class], "午餐费", false)).await;
+    let got = exactly(&w.fakes.fcm, "zhao-token", 2).await;
+    assert_eq!(got[1].id, one_child);
+    exactly(&w.fakes.apns, open_token, 2).await;
+
+    // A linked lesson at 14:00 (主校 leads, 石桥 receives), pushed ten minutes before: to the
+    // open school's parent at once, to the quiet school's and to 赵 when it is over.
+    let r = lead
+        .post(
+            "/v1/lessons",
+            json!({"subject": "语文", "title": "古诗两首", "starts_at": cst(24 + 14, 0),
+                   "ends_at": cst(24 + 14, 40), "mode": "interactive",
+                   "lead_class_id": main_student.student_class(),
+                   "receiving": [{"class_id": branch_student.student_class(),
+                                  "assistant_id": zhou.user_id()}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let lesson = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    w.at(cst(24 + 13, 51)).await;
+    let got = exactly(&w.fakes.apns, open_token, 3).await;
+    assert_eq!(
+        (got[2].kind.as_str(), got[2].id.as_str()),
+        ("lesson", lesson.as_str())
+    );
+    assert_eq!(w.fakes.apns.delivered_to(quiet_token).len(), 1);
+    assert_eq!(w.fakes.fcm.delivered_to("zhao-token").len(), 2);
+    w.at(cst(24 + 15, 0)).await;
+    for (fake, token, n) in [
+        (&w.fakes.apns, quiet_token, 2),
+        (&w.fakes.fcm, "zhao-token", 3),
+    ] {
+        let got = exactly(fake, token, n).await;
+        let last = got.last().unwrap();
+        assert_eq!(
+            (last.kind.as_str(), last.id.as_str()),
+            ("lesson", lesson.as_str()),
+            "{token}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daily_cap_refuses_a_notice_and_the_allowance_says_so() {
     let w = world().await;

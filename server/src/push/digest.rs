@@ -4,6 +4,9 @@
 //! - **Quiet hours**: a non-urgent push to someone inside their school's quiet hours or their
 //!   own (`prefs::quiet_hours`, read in the school's local time) goes back in the queue until
 //!   they end (`deliver_after`). The rows stay in the database, so a restart loses nothing.
+//!   A push about children in several schools (a county notice, a linked lesson, to a parent
+//!   of two) waits until none of those schools' quiet hours holds it; a push about one child
+//!   follows that child's school, whatever schools the parent's other children are in.
 //! - **Digest window**: a phone that got a non-urgent push less than `digest_window` ago gets
 //!   the next ones when the window has passed, together.
 //! - **Digests**: pushes one phone has due at once (held overnight, or within the window) go
@@ -15,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use lianxiao_protocol::QuietHours;
+use lianxiao_protocol::{PushPolicy, QuietHours};
 use sqlx::Row;
 
 use super::{policy, queue::Claimed};
@@ -37,8 +40,13 @@ pub async fn hold_and_group(
 ) -> sqlx::Result<Due> {
     let calm: Vec<&Claimed> = batch.iter().filter(|p| !p.urgent).collect();
     let mut release: HashMap<String, i64> = HashMap::new();
-    if !calm.is_empty() {
-        let mut schools: Vec<String> = calm.iter().filter_map(|p| p.school_id.clone()).collect();
+    if let Some(first) = calm.first() {
+        let concerned = super::queue::concerned_schools(db, first.claim()).await?;
+        let mut schools: Vec<String> = calm
+            .iter()
+            .filter_map(|p| p.school_id.clone())
+            .chain(concerned.values().flatten().cloned())
+            .collect();
         schools.sort_unstable();
         schools.dedup();
         let mut users: Vec<&str> = calm.iter().map(|p| p.user_id.as_str()).collect();
@@ -59,12 +67,18 @@ pub async fn hold_and_group(
         };
         let default = policy::deployment_default();
         for p in &calm {
-            let school = p
-                .school_id
-                .as_ref()
-                .and_then(|s| policies.get(s))
-                .unwrap_or(&default);
-            let mut at = policy::release_at(school, own.get(&p.user_id).copied(), now);
+            let mut ids: Vec<&String> = concerned.get(&p.id).into_iter().flatten().collect();
+            ids.extend(&p.school_id);
+            ids.sort_unstable();
+            ids.dedup();
+            let mut held_by: Vec<&PushPolicy> = ids
+                .into_iter()
+                .map(|s| policies.get(s).unwrap_or(&default))
+                .collect();
+            if held_by.is_empty() {
+                held_by.push(&default);
+            }
+            let mut at = policy::release_at_all(&held_by, own.get(&p.user_id).copied(), now);
             if let Some(last) = recent.get(&(p.user_id.clone(), p.device_id.clone())) {
                 at = at.max(last + window_ms);
             }

@@ -94,12 +94,23 @@ pub fn quiet_until(quiet: QuietHours, at: i64, offset_minutes: i32) -> Option<i6
 /// it. The account's hours may start inside the school's, so both are followed until neither
 /// contains the moment.
 pub fn release_at(policy: &PushPolicy, own: Option<QuietHours>, at: i64) -> i64 {
+    release_at_all(&[policy], own, at)
+}
+
+/// [`release_at`] for a push about children in several schools: it waits until none of their
+/// schools' quiet hours holds it (each in its own local time), nor the account's own (read
+/// in each school's local time). Give at least one policy (the deployment default for a push
+/// that names no school): with none, nothing holds the push.
+pub fn release_at_all(policies: &[&PushPolicy], own: Option<QuietHours>, at: i64) -> i64 {
     let mut t = at;
-    // Two spans can chain at most a few times within a day; the bound only guards odd input.
-    for _ in 0..4 {
-        let school = quiet_until(policy.quiet_hours, t, policy.utc_offset_minutes);
-        let mine = own.and_then(|q| quiet_until(q, t, policy.utc_offset_minutes));
-        match school.into_iter().chain(mine).max() {
+    // Spans can chain a few times within a day; the bound only guards odd input.
+    for _ in 0..4 * (policies.len() + 1) {
+        let held = policies.iter().flat_map(|p| {
+            let school = quiet_until(p.quiet_hours, t, p.utc_offset_minutes);
+            let mine = own.and_then(|q| quiet_until(q, t, p.utc_offset_minutes));
+            school.into_iter().chain(mine)
+        });
+        match held.max() {
             Some(later) => t = later,
             None => return t,
         }
@@ -354,6 +365,55 @@ mod tests {
             end_minute: 8 * 60,
         };
         assert_eq!(release_at(&p, Some(morning), at(23, 0)), at(32, 0));
+    }
+
+    #[test]
+    fn a_push_about_children_of_two_schools_waits_for_both() {
+        let evening = PushPolicy::default(); // 21:30–07:00
+        let none = PushPolicy {
+            quiet_hours: QuietHours {
+                start_minute: 0,
+                end_minute: 0,
+            },
+            ..PushPolicy::default()
+        };
+        let late_morning = PushPolicy {
+            quiet_hours: QuietHours {
+                start_minute: 23 * 60,
+                end_minute: 8 * 60,
+            },
+            ..PushPolicy::default()
+        };
+        // Whichever school comes first, the one whose quiet hours hold it decides.
+        assert_eq!(
+            release_at_all(&[&none, &evening], None, at(22, 0)),
+            at(31, 0)
+        );
+        assert_eq!(
+            release_at_all(&[&evening, &none], None, at(22, 0)),
+            at(31, 0)
+        );
+        assert_eq!(
+            release_at_all(&[&evening, &late_morning], None, at(22, 0)),
+            at(32, 0)
+        );
+        assert_eq!(release_at_all(&[&none, &none], None, at(22, 0)), at(22, 0));
+        // The account's own hours still apply on top.
+        let own = QuietHours {
+            start_minute: 7 * 60,
+            end_minute: 7 * 60 + 30,
+        };
+        assert_eq!(
+            release_at_all(&[&none, &evening], Some(own), at(22, 0)),
+            at(31, 30)
+        );
+        // A school in another zone is read in its own local time: 22:00 in UTC+8 is 23:00
+        // in UTC+9, inside that school's 23:00–08:00 until 08:00 there, 07:00 here.
+        let east = PushPolicy {
+            utc_offset_minutes: 9 * 60,
+            ..late_morning
+        };
+        assert_eq!(release_at_all(&[&none, &east], None, at(22, 0)), at(31, 0));
     }
 
     #[test]

@@ -17,8 +17,9 @@ use crate::{
 
 /// Queues a push to every registered phone of every recipient of a notice (parents, and
 /// students when it includes them), inside the posting transaction. Each push keeps the school
-/// of the child it concerns (the first by id when a parent's children are in several), whose
-/// quiet hours the sender applies when it comes due; urgent ones ignore them.
+/// of the child it concerns (the first by id when a parent's children are in several: the one
+/// a digest names); when it comes due the sender holds it by the quiet hours of every school
+/// it concerns ([`concerned_schools`]); urgent ones ignore them.
 pub async fn enqueue_notice(
     tx: &mut Tx,
     notice_id: &str,
@@ -248,6 +249,39 @@ pub async fn school_name(db: &Db, school_id: &str) -> sqlx::Result<Option<String
         .await?
         .map(|r| r.try_get(0))
         .transpose()
+}
+
+/// The schools each claimed notice or lesson push is about, by push id: for a parent, the
+/// schools of the children it concerns (a county notice to a parent of children in two
+/// schools is about both); for a student, their own. Read from the roster as it is now;
+/// driven from the claimed rows (CROSS JOIN keeps SQLite's join order, as in [`claim`]).
+/// Other pushes are about one child, whose school they keep.
+pub async fn concerned_schools(
+    db: &Db,
+    claim: &str,
+) -> sqlx::Result<std::collections::HashMap<String, Vec<String>>> {
+    let rows = sqlx::query(
+        "SELECT p.id, c.school_id FROM pushes p CROSS JOIN notice_targets t \
+         CROSS JOIN classes c WHERE p.claim = $1 AND p.event_kind = 'notice' AND p.urgent = 0 \
+         AND t.user_id = p.user_id AND t.notice_id = p.event_id AND c.id = t.class_id \
+         UNION SELECT p.id, c.school_id FROM pushes p CROSS JOIN memberships s \
+         CROSS JOIN lesson_classes lc CROSS JOIN classes c WHERE p.claim = $1 \
+         AND p.event_kind = 'lesson_starting' AND s.user_id = p.user_id AND s.role = 'student' \
+         AND lc.lesson_id = p.item_id AND lc.class_id = s.class_id AND c.id = lc.class_id \
+         UNION SELECT p.id, c.school_id FROM pushes p CROSS JOIN memberships m \
+         CROSS JOIN memberships s CROSS JOIN lesson_classes lc CROSS JOIN classes c \
+         WHERE p.claim = $1 AND p.event_kind = 'lesson_starting' AND m.user_id = p.user_id \
+         AND m.role = 'parent' AND s.user_id = m.child_id AND s.role = 'student' \
+         AND lc.lesson_id = p.item_id AND lc.class_id = s.class_id AND c.id = lc.class_id",
+    )
+    .bind(claim)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for r in rows {
+        out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+    }
+    Ok(out)
 }
 
 /// Puts claimed pushes back until `at` (quiet hours, the digest window).
