@@ -321,7 +321,7 @@ pub async fn serve_socket(mut socket: WebSocket, hub: Arc<Hub>, user_id: String)
     let already_closing = *closing.borrow_and_update();
     let hello = ServerEvent::Hello {
         user_id: user_id.clone(),
-        server_time: now_ms(),
+        server_time: crate::clock::now_ms(),
     };
     let mut ping = tokio::time::interval(Duration::from_secs(25));
     ping.tick().await;

@@ -10,7 +10,7 @@ use lianxiao_protocol::{EntityKind, SyncItem, SyncPage};
 use sqlx::{AnyConnection, Row};
 
 use crate::{
-    db::now_ms,
+    clock::now_ms,
     error::{ApiError, ApiResult},
     homework, lessons, notices, org, push, replays,
 };

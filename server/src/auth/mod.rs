@@ -151,7 +151,7 @@ async fn token_response(
         refresh_token,
         expires_in,
         user,
-        server_time: now_ms(),
+        server_time: crate::clock::now_ms(),
     })
 }
 

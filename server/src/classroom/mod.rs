@@ -26,7 +26,7 @@ use sqlx::AnyConnection;
 
 use crate::{
     app::AppState,
-    db::{Backend, now_ms},
+    db::Backend,
     error::{ApiError, ApiResult},
     lessons::access::{self, LessonRow, Standing},
     realtime::{ROOM_CHANNEL, RoomNotice},
@@ -41,7 +41,7 @@ async fn open_lesson(
     early_secs: u64,
 ) -> ApiResult<(LessonRow, Standing)> {
     let (lesson, standing) = access::visible_lesson(conn, user_id, lesson_id).await?;
-    crate::live::check_window(&lesson, early_secs, now_ms())?;
+    crate::live::check_window(&lesson, early_secs, crate::clock::now_ms())?;
     Ok((lesson, standing))
 }
 

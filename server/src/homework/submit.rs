@@ -7,7 +7,7 @@ use lianxiao_protocol::{
 
 use super::{STAFF_SQL, SUBMISSION_AUDIENCE_SQL, access};
 use crate::{
-    db::{Tx, feed, new_id, now_ms},
+    db::{Tx, feed, new_id},
     error::{ApiError, ApiResult},
     uploads,
 };
@@ -27,7 +27,7 @@ pub async fn submit(
             "only the homework's students hand in work",
         ));
     };
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     let late = now > homework.due_at;
     if late && !homework.accepts_late {
         return Err(ApiError::conflict(

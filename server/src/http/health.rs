@@ -3,7 +3,7 @@
 use axum::{Json, extract::State};
 use lianxiao_protocol::Health;
 
-use crate::{app::AppState, db::now_ms, error::ApiResult};
+use crate::{app::AppState, clock::now_ms, error::ApiResult};
 
 /// Liveness and readiness: answers 200 once the database is reachable.
 #[utoipa::path(get, path = "/v1/health", tag = "meta",

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::{
     app::AppState,
     auth::Caller,
-    db::now_ms,
+    clock::now_ms,
     error::ApiResult,
     http::extract::ApiJson,
     idempotency::{self, Begin, IdempotencyKey},

@@ -6,7 +6,6 @@ use lianxiao_protocol::{Attendance, AttendanceInterval, PersonRef};
 use sqlx::{AnyConnection, Row};
 
 use crate::{
-    db::now_ms,
     error::{ApiError, ApiResult},
     lessons::access,
 };
@@ -35,7 +34,7 @@ pub async fn report(
     .bind(&lesson.id)
     .fetch_all(&mut *conn)
     .await?;
-    let until = now_ms().min(lesson.ends_at.max(lesson.starts_at));
+    let until = crate::clock::now_ms().min(lesson.ends_at.max(lesson.starts_at));
     let mut people: BTreeMap<String, Attendance> = BTreeMap::new();
     for r in rows {
         let user_id: String = r.try_get("user_id")?;

@@ -6,7 +6,7 @@ use lianxiao_protocol::{AttendanceInterval, LessonStatus};
 use serde::Deserialize;
 
 use crate::{
-    db::{Tx, new_id, now_ms},
+    db::{Tx, new_id},
     error::{ApiError, ApiResult},
     lessons::access,
 };
@@ -35,7 +35,7 @@ pub async fn record(
     if lesson.status == LessonStatus::Cancelled {
         return Err(ApiError::conflict("the lesson was cancelled"));
     }
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     let at = beat.at.unwrap_or(now).min(now);
     if at < lesson.starts_at - SLACK_MS || at > lesson.ends_at + SLACK_MS {
         return Err(ApiError::conflict("the heartbeat is outside the lesson"));

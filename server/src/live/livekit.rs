@@ -253,7 +253,7 @@ pub async fn set_stage(
     early_secs: u64,
 ) -> ApiResult<()> {
     let (lesson, standing) = access::visible_lesson(conn, caller_id, lesson_id).await?;
-    super::check_window(&lesson, early_secs, now_ms())?;
+    super::check_window(&lesson, early_secs, crate::clock::now_ms())?;
     if !standing.lead && !standing.admin {
         return Err(ApiError::forbidden("only the lead teacher runs the stage"));
     }

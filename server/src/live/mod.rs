@@ -19,7 +19,6 @@ use sqlx::AnyConnection;
 
 use crate::{
     app::ServerConfig,
-    db::now_ms,
     error::{ApiError, ApiResult},
     lessons::access::{self, LessonRow, Standing},
 };
@@ -74,7 +73,7 @@ pub async fn join(
     lesson_id: &str,
 ) -> ApiResult<JoinTicket> {
     let (lesson, standing) = access::visible_lesson(conn, user_id, lesson_id).await?;
-    let now = now_ms();
+    let now = crate::clock::now_ms();
     check_window(&lesson, config.join_early_secs, now)?;
     let (role, class_id) = role_of(&standing);
     // An interactive lesson is on HLS too where its room is egressed (see `egress`): for
