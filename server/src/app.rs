@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub unreachable_after: Duration,
     /// Serve `PUT /v1/test/clock` (end-to-end tests only; see [`crate::clock`]).
     pub test_clock: bool,
+    /// Password checks at once, realtime sockets per account, header and idle timeouts.
+    pub limits: crate::auth::Limits,
 }
 
 /// Where LiveKit runs and the key pair our server signs with.
@@ -93,6 +95,7 @@ impl ServerConfig {
             push: PushConfig::default(),
             unreachable_after: crate::push::unreachable::DEFAULT_UNREACHABLE_AFTER,
             test_clock: false,
+            limits: crate::auth::Limits::default(),
         }
     }
 }
@@ -155,7 +158,7 @@ impl AppState {
                 config: config.clone(),
                 db,
                 keys,
-                limiter: LoginLimiter::default(),
+                limiter: LoginLimiter::new(&config.limits),
                 hub,
                 blobs,
                 upload_locks: tus::Locks::default(),

@@ -20,6 +20,7 @@ pub mod push;
 pub mod realtime;
 pub mod replays;
 pub mod roster;
+mod serve;
 pub mod sync;
 pub mod text;
 pub mod uploads;
@@ -61,14 +62,13 @@ pub async fn start(config: &ServerConfig) -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let app = http::router(state.clone());
+    let task = tokio::spawn(serve::serve(
+        listener,
+        app,
+        config.limits.header_timeout,
+        stopped,
+    ));
     Ok(RunningServer {
         addr,
         state,

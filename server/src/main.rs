@@ -196,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     )
                 })?,
                 test_clock,
+                limits: lianxiao_server::auth::Limits::from_env()?,
                 broadcast: BroadcastConfig {
                     ffmpeg,
                     rtmp_listen,

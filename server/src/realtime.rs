@@ -6,6 +6,12 @@
 //!
 //! Live-room events (hands, stage, chat, quiz) are the exception: they carry the change itself
 //! and go to the connected people of one lesson, on their own NOTIFY channel.
+//!
+//! A socket lives no longer than what let it in: it closes when its access token expires (the
+//! app reconnects with a fresh one) and when its session ends — sign-out, a reused refresh
+//! token, a new password, an admin's "sign out everywhere" — in any process: PostgreSQL says so
+//! with `NOTIFY lianxiao_sessions`, and on SQLite the server watches the `session_epoch` every
+//! ending bumps. One account holds at most `sockets_per_account` sockets per process.
 
 use std::{
     collections::HashMap,
@@ -16,12 +22,43 @@ use std::{
     time::Duration,
 };
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::{
+    extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    response::Response,
+};
 use lianxiao_protocol::ServerEvent;
 use sqlx::Row;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{Backend, Db, feed::NOTIFY_CHANNEL, now_ms};
+use crate::{
+    app::AppState,
+    auth::{SESSIONS_CHANNEL, SocketCaller},
+    db::{Backend, Db, feed::NOTIFY_CHANNEL, now_ms, placeholders},
+    error::{ApiError, ApiResult},
+};
+
+/// Close codes the server ends a socket with (private range, RFC 6455 §7.4.2).
+pub mod close_code {
+    /// The access token the socket opened with expired: connect again with a fresh one.
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The session ended (signed out, refresh token reused, password reset, signed out by an
+    /// admin): sign in again.
+    pub const SESSION_ENDED: u16 = 4002;
+    /// Nothing came from the device for too long, not even a pong.
+    pub const IDLE: u16 = 4003;
+}
+
+/// Why the server closes a socket.
+#[derive(Debug, Clone, Copy)]
+struct CloseReason {
+    code: u16,
+    reason: &'static str,
+}
+
+const SESSION_ENDED: CloseReason = CloseReason {
+    code: close_code::SESSION_ENDED,
+    reason: "session ended",
+};
 
 /// Channel the servers sharing one PostgreSQL use for live-room events (JSON payloads).
 pub const ROOM_CHANNEL: &str = "lianxiao_room";
@@ -37,9 +74,18 @@ pub struct RoomNotice {
 
 type Outbox = mpsc::Sender<ServerEvent>;
 
+/// One connected device.
+struct Socket {
+    id: u64,
+    session_id: String,
+    events: Outbox,
+    /// Fired (and the entry removed) to close the socket.
+    close: oneshot::Sender<CloseReason>,
+}
+
 /// Connected devices of this process, by user.
 pub struct Hub {
-    sockets: Mutex<HashMap<String, Vec<(u64, Outbox)>>>,
+    sockets: Mutex<HashMap<String, Vec<Socket>>>,
     next_id: AtomicU64,
     changes: Mutex<Option<mpsc::UnboundedSender<Signal>>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -89,6 +135,9 @@ impl Hub {
         if db.backend() == Backend::Postgres {
             tasks.push(tokio::spawn(listen(db.url().to_owned(), tx)));
             tasks.push(tokio::spawn(listen_rooms(self.clone(), db.clone())));
+            tasks.push(tokio::spawn(listen_sessions(self.clone(), db.clone())));
+        } else {
+            tasks.push(tokio::spawn(watch_session_epoch(self.clone(), db.clone())));
         }
     }
 
@@ -123,23 +172,37 @@ impl Hub {
         sockets.values().map(Vec::len).sum()
     }
 
-    fn register(&self, user_id: &str) -> (u64, mpsc::Receiver<ServerEvent>) {
+    /// Takes one of the account's socket places, or `None` when it holds `cap` already.
+    fn register(self: &Arc<Self>, user_id: &str, session_id: &str, cap: usize) -> Option<Slot> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // Events are tiny and coalescable: a full queue just means the device is behind and
         // will sync anyway.
         let (tx, rx) = mpsc::channel(16);
+        let (close_tx, close_rx) = oneshot::channel();
         let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
-        sockets
-            .entry(user_id.to_owned())
-            .or_default()
-            .push((id, tx));
-        (id, rx)
+        let list = sockets.entry(user_id.to_owned()).or_default();
+        if list.len() >= cap {
+            return None;
+        }
+        list.push(Socket {
+            id,
+            session_id: session_id.to_owned(),
+            events: tx,
+            close: close_tx,
+        });
+        Some(Slot {
+            hub: self.clone(),
+            user_id: user_id.to_owned(),
+            id,
+            events: rx,
+            close: close_rx,
+        })
     }
 
     fn unregister(&self, user_id: &str, id: u64) {
         let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = sockets.get_mut(user_id) {
-            list.retain(|(i, _)| *i != id);
+            list.retain(|s| s.id != id);
             if list.is_empty() {
                 sockets.remove(user_id);
             }
@@ -149,8 +212,8 @@ impl Hub {
     fn send_to(&self, user_id: &str, event: &ServerEvent) {
         let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = sockets.get(user_id) {
-            for (_, tx) in list {
-                let _ = tx.try_send(event.clone());
+            for s in list {
+                let _ = s.events.try_send(event.clone());
             }
         }
     }
@@ -158,11 +221,137 @@ impl Hub {
     fn send_to_all(&self, event: &ServerEvent) {
         let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
         for list in sockets.values() {
-            for (_, tx) in list {
-                let _ = tx.try_send(event.clone());
+            for s in list {
+                let _ = s.events.try_send(event.clone());
             }
         }
     }
+
+    /// The sessions of this process's sockets: of one person, or of everyone.
+    fn sessions(&self, user_id: Option<&str>) -> Vec<String> {
+        let sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let of = |list: &Vec<Socket>| {
+            list.iter()
+                .map(|s| s.session_id.clone())
+                .collect::<Vec<_>>()
+        };
+        match user_id {
+            Some(user) => sockets.get(user).map(of).unwrap_or_default(),
+            None => sockets.values().flat_map(of).collect(),
+        }
+    }
+
+    /// Closes the sockets of sessions that are not among `live` (of one person, or everyone's).
+    fn close_ended(&self, user_id: Option<&str>, live: &std::collections::HashSet<String>) {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut closed = 0usize;
+        for (user, list) in sockets.iter_mut() {
+            if user_id.is_some_and(|u| u != user) {
+                continue;
+            }
+            let mut kept = Vec::with_capacity(list.len());
+            for s in list.drain(..) {
+                if live.contains(&s.session_id) {
+                    kept.push(s);
+                } else {
+                    let _ = s.close.send(SESSION_ENDED);
+                    closed += 1;
+                }
+            }
+            *list = kept;
+        }
+        sockets.retain(|_, list| !list.is_empty());
+        if closed > 0 {
+            tracing::info!(
+                sockets = closed,
+                "realtime sockets of ended sessions closed"
+            );
+        }
+    }
+
+    /// Looks up which of the sockets' sessions are still live and closes the others' sockets.
+    async fn recheck_sessions(&self, db: &Db, user_id: Option<&str>) {
+        let sessions = self.sessions(user_id);
+        if sessions.is_empty() {
+            return;
+        }
+        let mut live = std::collections::HashSet::new();
+        for chunk in sessions.chunks(500) {
+            let sql = format!(
+                "SELECT id FROM sessions WHERE revoked_at IS NULL AND id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id);
+            }
+            match query.fetch_all(db.pool()).await {
+                Ok(ids) => live.extend(ids),
+                Err(e) => {
+                    // Try again with the next signal; tokens still expire meanwhile.
+                    tracing::warn!(error = %e, "could not check realtime sockets' sessions");
+                    return;
+                }
+            }
+        }
+        self.close_ended(user_id, &live);
+    }
+}
+
+/// A socket's place in the hub: its event queue and its close signal. Dropping it (the socket
+/// ended, or the upgrade never happened) frees the place.
+struct Slot {
+    hub: Arc<Hub>,
+    user_id: String,
+    id: u64,
+    events: mpsc::Receiver<ServerEvent>,
+    close: oneshot::Receiver<CloseReason>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.hub.unregister(&self.user_id, self.id);
+    }
+}
+
+/// Frames the server sends are small JSON events and it reads nothing but pings, pongs and
+/// closes: small buffers per socket instead of tungstenite's 128 KiB each way, which were most
+/// of the memory 2,000 sockets took (and glibc kept after they closed).
+const SOCKET_BUFFER: usize = 4 * 1024;
+/// The largest message a device may send (nothing it sends is read beyond its kind).
+const MAX_INCOMING_MESSAGE: usize = 16 * 1024;
+
+/// `GET /v1/events`: takes one of the account's socket places (429 beyond the cap) and upgrades.
+pub fn upgrade(
+    state: &AppState,
+    caller: SocketCaller,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let limits = &state.config().limits;
+    let slot = state
+        .hub()
+        .register(
+            &caller.caller.user_id,
+            &caller.caller.session_id,
+            limits.sockets_per_account,
+        )
+        .ok_or_else(|| {
+            let mut e = ApiError::rate_limited(30);
+            e.body.message = format!(
+                "this account has {} realtime connections open already; close one first",
+                limits.sockets_per_account
+            );
+            e
+        })?;
+    let idle = limits.socket_idle;
+    let expires_at = caller.expires_at;
+    Ok(ws
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(MAX_INCOMING_MESSAGE)
+        .max_frame_size(MAX_INCOMING_MESSAGE)
+        .on_upgrade(move |socket| serve_socket(socket, slot, expires_at, idle)))
 }
 
 /// Turns committed sequence numbers into events for the users whose feed they touched.
@@ -284,6 +473,57 @@ async fn deliver_room(hub: &Hub, db: &Db, notice: RoomNotice) {
     }
 }
 
+/// Follows ended sessions from every server process sharing the PostgreSQL database (the
+/// payload is the person's id) and closes their sockets here.
+async fn listen_sessions(hub: Arc<Hub>, db: Db) {
+    loop {
+        match sqlx::postgres::PgListener::connect(db.url()).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen(SESSIONS_CHANNEL).await {
+                    tracing::warn!(error = %e, "LISTEN for sessions failed");
+                } else {
+                    // Sessions may have ended while we were not listening.
+                    hub.recheck_sessions(&db, None).await;
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(n)) => hub.recheck_sessions(&db, Some(n.payload())).await,
+                            Ok(None) => hub.recheck_sessions(&db, None).await,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "session listener lost");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot connect session listener"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// On SQLite: every second, whether any transaction ended sessions (in this process or another
+/// one on the same file, such as `import-roster`); if so, closes the sockets of ended sessions.
+async fn watch_session_epoch(hub: Arc<Hub>, db: Db) {
+    let mut seen: Option<i64> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let epoch = sqlx::query_scalar::<_, i64>("SELECT value FROM session_epoch WHERE id = 1")
+            .fetch_one(db.pool())
+            .await;
+        match epoch {
+            Ok(epoch) if seen != Some(epoch) => {
+                hub.recheck_sessions(&db, None).await;
+                seen = Some(epoch);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "could not read the session epoch"),
+        }
+    }
+}
+
 /// Follows room events from every server process sharing the PostgreSQL database.
 async fn listen_rooms(hub: Arc<Hub>, db: Db) {
     loop {
@@ -314,40 +554,64 @@ async fn listen_rooms(hub: Arc<Hub>, db: Db) {
     }
 }
 
-/// Serves one device's socket until it closes.
-pub async fn serve_socket(mut socket: WebSocket, hub: Arc<Hub>, user_id: String) {
-    let (id, mut events) = hub.register(&user_id);
-    let mut closing = hub.closing.subscribe();
+/// Serves one device's socket until it closes: the device hangs up, its token expires, its
+/// session ends, it goes silent, or the server goes away.
+async fn serve_socket(mut socket: WebSocket, mut slot: Slot, expires_at: i64, idle: Duration) {
+    let mut closing = slot.hub.closing.subscribe();
     let already_closing = *closing.borrow_and_update();
     let hello = ServerEvent::Hello {
-        user_id: user_id.clone(),
+        user_id: slot.user_id.clone(),
         server_time: crate::clock::now_ms(),
     };
     let mut ping = tokio::time::interval(Duration::from_secs(25));
     ping.tick().await;
+    // The token's expiry on the server's clock, turned into the runtime's.
+    let left = Duration::from_millis((expires_at * 1000 - now_ms()).max(0) as u64);
+    let expiry = tokio::time::sleep(left);
+    tokio::pin!(expiry);
+    let mut last_heard = tokio::time::Instant::now();
     if !already_closing && send(&mut socket, &hello).await {
-        loop {
+        let reason = loop {
             tokio::select! {
-                event = events.recv() => match event {
-                    Some(event) => if !send(&mut socket, &event).await { break },
-                    None => break,
+                event = slot.events.recv() => match event {
+                    Some(event) => if !send(&mut socket, &event).await { break None },
+                    None => break None,
                 },
                 incoming = socket.recv() => match incoming {
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {}
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
                 },
                 _ = ping.tick() => {
-                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() { break }
+                    if last_heard.elapsed() >= idle {
+                        break Some(CloseReason { code: close_code::IDLE, reason: "idle" });
+                    }
+                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() { break None }
                 }
+                () = &mut expiry => break Some(CloseReason {
+                    code: close_code::TOKEN_EXPIRED,
+                    reason: "access token expired",
+                }),
+                reason = &mut slot.close => match reason {
+                    Ok(reason) => break Some(reason),
+                    // The hub let go of the socket without a reason: it is going away.
+                    Err(_) => break Some(CloseReason { code: 1001, reason: "server going away" }),
+                },
                 // Only ever set to true: any change means the server is going away.
                 _ = closing.changed() => {
                     let _ = socket.send(Message::Close(None)).await;
-                    break;
+                    break None;
                 }
             }
+        };
+        if let Some(CloseReason { code, reason }) = reason {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = socket.send(Message::Close(Some(frame))).await;
         }
     }
-    hub.unregister(&user_id, id);
+    drop(slot);
 }
 
 async fn send(socket: &mut WebSocket, event: &ServerEvent) -> bool {

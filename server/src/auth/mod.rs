@@ -2,29 +2,64 @@
 //! the `Caller` extractor every protected route starts with.
 
 mod limiter;
+mod limits;
 pub mod password;
 mod tokens;
 
 pub use limiter::LoginLimiter;
-pub use tokens::{Caller, TokenKeys};
+pub use limits::Limits;
+pub use tokens::{Caller, SocketCaller, TokenKeys};
+
+use std::net::IpAddr;
 
 use lianxiao_protocol::TokenResponse;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::{
-    db::{Db, new_id, now_ms},
+    db::{Backend, Db, Tx, new_id, now_ms},
     error::{ApiError, ApiResult},
     org,
 };
 
-/// Signs a person in after checking their password: a new session with its first refresh token.
+/// Channel the servers sharing one PostgreSQL use to say that sessions of a person ended (the
+/// payload is the person's id): their realtime sockets close.
+pub const SESSIONS_CHANNEL: &str = "lianxiao_sessions";
+
+/// Signs a person in: the attempt is counted first (429 once the login or the address has used
+/// its attempts), the password checked in the bounded queue of checks (503 when it is full),
+/// then a new session with its first refresh token. `Ok(None)`: wrong login or password.
 pub async fn login(
     db: &Db,
     keys: &TokenKeys,
+    limiter: &LoginLimiter,
     login: &str,
     password: &str,
+    addr: IpAddr,
 ) -> ApiResult<Option<TokenResponse>> {
+    let admission = limiter.admit()?;
+    let attempt = limiter.count(db, login, addr).await?;
+    let checked = {
+        let _check = admission.check().await;
+        check_password(db, login, password).await
+    };
+    drop(admission);
+    match checked {
+        Ok(Some(user_id)) => {
+            limiter.take_back(db, attempt).await;
+            start_session(db, keys, &user_id).await.map(Some)
+        }
+        // A wrong password keeps its count.
+        Ok(None) => Ok(None),
+        Err(e) => {
+            limiter.take_back(db, attempt).await;
+            Err(e)
+        }
+    }
+}
+
+/// The person's id if the password is theirs.
+async fn check_password(db: &Db, login: &str, password: &str) -> ApiResult<Option<String>> {
     let row = sqlx::query("SELECT id, password_hash FROM users WHERE login = $1")
         .bind(login)
         .fetch_optional(db.pool())
@@ -36,16 +71,17 @@ pub async fn login(
     };
     let user_id: String = row.try_get("id")?;
     let hash: String = row.try_get("password_hash")?;
-    if !password::verify(password, &hash).await {
-        return Ok(None);
-    }
+    Ok(password::verify(password, &hash).await.then_some(user_id))
+}
+
+async fn start_session(db: &Db, keys: &TokenKeys, user_id: &str) -> ApiResult<TokenResponse> {
     let session_id = new_id();
     let refresh = random_token();
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     sqlx::query("INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)")
         .bind(&session_id)
-        .bind(&user_id)
+        .bind(user_id)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -58,9 +94,7 @@ pub async fn login(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    token_response(db, keys, &user_id, &session_id, refresh)
-        .await
-        .map(Some)
+    token_response(db, keys, user_id, &session_id, refresh).await
 }
 
 /// Rotates a refresh token. A token that was already rotated means it was copied: the whole
@@ -100,6 +134,7 @@ pub async fn refresh(db: &Db, keys: &TokenKeys, refresh_token: &str) -> ApiResul
             .bind(&session_id)
             .execute(&mut *tx)
             .await?;
+        sessions_ended(&mut tx, db.backend(), &user_id).await?;
         tx.commit().await?;
         tracing::warn!(session = %session_id, "rotated refresh token reused; session revoked");
         return Err(ApiError::unauthorized(
@@ -123,15 +158,53 @@ pub async fn refresh(db: &Db, keys: &TokenKeys, refresh_token: &str) -> ApiResul
 /// is not an error.
 pub async fn logout(db: &Db, refresh_token: &str) -> ApiResult<()> {
     let mut tx = db.begin_write().await?;
-    sqlx::query(
+    let ended = sqlx::query(
         "UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL AND id IN \
-         (SELECT session_id FROM refresh_tokens WHERE token_hash = $2)",
+         (SELECT session_id FROM refresh_tokens WHERE token_hash = $2) RETURNING user_id",
     )
     .bind(now_ms())
     .bind(hash_token(refresh_token))
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
+    if let Some(row) = ended {
+        let user_id: String = row.try_get(0)?;
+        sessions_ended(&mut tx, db.backend(), &user_id).await?;
+    }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Ends every session of a person, inside the caller's transaction (a new password, an admin's
+/// "sign out everywhere"): their access and refresh tokens stop working when it commits, and
+/// their realtime sockets close. Returns how many sessions were live.
+pub async fn end_all_sessions(tx: &mut Tx, backend: Backend, user_id: &str) -> sqlx::Result<u64> {
+    let ended = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if ended > 0 {
+        sessions_ended(tx, backend, user_id).await?;
+    }
+    Ok(ended)
+}
+
+/// Tells every server that sessions of this person ended, when the transaction commits: the
+/// epoch SQLite servers watch, and on PostgreSQL a NOTIFY with the person's id.
+async fn sessions_ended(tx: &mut Tx, backend: Backend, user_id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE session_epoch SET value = value + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(SESSIONS_CHANNEL)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -164,4 +237,41 @@ fn random_token() -> String {
 /// Refresh tokens are stored hashed: a database leak does not hand out sessions.
 fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// An admin's "sign this account out everywhere": every session of the person ends. A county
+/// admin may do it to anyone, a school admin to the people of their school (a parent through a
+/// child there). Anyone else, or a school admin asking about someone not of their school or
+/// about no one at all, is refused the same way, so ids cannot be probed. Returns how many
+/// sessions were live.
+pub async fn sign_out_everywhere(db: &Db, admin_id: &str, user_id: &str) -> ApiResult<u64> {
+    let allowed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM memberships a WHERE a.user_id = $1 AND (a.role = 'county_admin' \
+         OR (a.role = 'school_admin' AND a.school_id IN ( \
+             SELECT m.school_id FROM memberships m WHERE m.user_id = $2 AND m.school_id <> '' \
+             UNION SELECT c.school_id FROM memberships p \
+               JOIN memberships c ON c.user_id = p.child_id AND c.role = 'student' \
+               WHERE p.user_id = $2 AND p.role = 'parent')))",
+    )
+    .bind(admin_id)
+    .bind(user_id)
+    .fetch_one(db.pool())
+    .await?;
+    if allowed == 0 {
+        return Err(ApiError::forbidden(
+            "only a county admin or an admin of the person's school may sign them out",
+        ));
+    }
+    let mut tx = db.begin_write().await?;
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        // Only a county admin gets here for an unknown id.
+        return Err(ApiError::not_found("person"));
+    }
+    let ended = end_all_sessions(&mut tx, db.backend(), user_id).await?;
+    tx.commit().await?;
+    Ok(ended)
 }

@@ -79,7 +79,9 @@ impl TokenKeys {
     }
 }
 
-/// The signed-in person making a request, with a live session.
+/// The signed-in person making a request, with a live session. The access token comes from
+/// the `Authorization: Bearer` header only: a token in a URL ends up in logs, browser
+/// histories and `Referer` headers.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: String,
@@ -94,36 +96,77 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let claims = state
-            .keys()
-            .verify(&token)
-            .ok_or_else(|| ApiError::unauthorized("access token is invalid or expired"))?;
-        let live = sqlx::query("SELECT revoked_at FROM sessions WHERE id = $1 AND user_id = $2")
-            .bind(&claims.sid)
-            .bind(&claims.sub)
-            .fetch_optional(state.db().pool())
-            .await?;
-        match live {
-            Some(row) if row.try_get::<Option<i64>, _>(0)?.is_none() => Ok(Caller {
-                user_id: claims.sub,
-                session_id: claims.sid,
-            }),
-            _ => Err(ApiError::unauthorized("session has ended; sign in again")),
-        }
+        authenticate(state, &token).await.map(|(caller, _)| caller)
     }
 }
 
-/// `Authorization: Bearer ...`, or `?access_token=` for WebSocket clients that cannot set headers.
-fn bearer(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))?;
-        return Some(token.trim().to_owned());
+/// The caller of the realtime socket (`GET /v1/events`), the one route that also takes
+/// `?access_token=`: a browser's WebSocket cannot send headers. Carries when the token expires,
+/// for the socket to close then.
+#[derive(Debug, Clone)]
+pub struct SocketCaller {
+    pub caller: Caller,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl FromRequestParts<AppState> for SocketCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)
+            .or_else(|| query_token(parts))
+            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        authenticate(state, &token)
+            .await
+            .map(|(caller, expires_at)| SocketCaller { caller, expires_at })
     }
-    let query = parts.uri.query()?;
-    query
+}
+
+/// Checks the token's signature and expiry, then that its session is still live (one primary
+/// key look-up: a session ended anywhere stops its access tokens at once).
+async fn authenticate(state: &AppState, token: &str) -> Result<(Caller, i64), ApiError> {
+    let claims = state
+        .keys()
+        .verify(token)
+        .ok_or_else(|| ApiError::unauthorized("access token is invalid or expired"))?;
+    let live = sqlx::query("SELECT revoked_at FROM sessions WHERE id = $1 AND user_id = $2")
+        .bind(&claims.sid)
+        .bind(&claims.sub)
+        .fetch_optional(state.db().pool())
+        .await?;
+    match live {
+        Some(row) if row.try_get::<Option<i64>, _>(0)?.is_none() => Ok((
+            Caller {
+                user_id: claims.sub,
+                session_id: claims.sid,
+            },
+            claims.exp,
+        )),
+        _ => Err(ApiError::unauthorized("session has ended; sign in again")),
+    }
+}
+
+/// `Authorization: Bearer ...`.
+fn bearer(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim().to_owned())
+}
+
+/// `?access_token=...` (JWTs are URL-safe: nothing to decode).
+fn query_token(parts: &Parts) -> Option<String> {
+    parts
+        .uri
+        .query()?
         .split('&')
-        .find_map(|pair| pair.strip_prefix("access_token=").map(|t| t.to_owned()))
+        .find_map(|pair| pair.strip_prefix("access_token="))
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }

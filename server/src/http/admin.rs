@@ -1,11 +1,17 @@
-//! `/v1/admin/roster`: bulk import of schools, classes and people from CSV.
+//! `/v1/admin/roster`: bulk import of schools, classes and people from CSV; and signing a
+//! person out everywhere.
 
-use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+};
 use lianxiao_protocol::{ErrorBody, MAX_ROSTER_BODY_BYTES, Role, RosterReport};
 
 use crate::{
     app::AppState,
-    auth::Caller,
+    auth::{self, Caller},
     error::{ApiError, ApiResult},
     org, roster,
 };
@@ -49,4 +55,26 @@ pub async fn import_roster(
     let report = roster::import(&state, &body).await?;
     tracing::info!(rows = report.rows, "roster imported");
     Ok(Json(report))
+}
+
+/// Sign a person out everywhere: every session of theirs ends, their access and refresh tokens
+/// stop working at once and their realtime connections close. For a lost or stolen phone.
+/// County admins may sign out anyone, school admins the people of their school (a parent
+/// through a child there).
+#[utoipa::path(delete, path = "/v1/admin/users/{id}/sessions", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The person's user id")),
+    responses(
+        (status = 204, description = "Every session of the person ended (also when there was none)"),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a county admin nor an admin of the person's school (also for an id that names no one)", body = ErrorBody),
+        (status = 404, description = "No such person (county admins only)", body = ErrorBody),
+    ))]
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let ended = auth::sign_out_everywhere(state.db(), &caller.user_id, &id).await?;
+    tracing::info!(admin = %caller.user_id, user = %id, sessions = ended, "signed out everywhere");
+    Ok(StatusCode::NO_CONTENT)
 }

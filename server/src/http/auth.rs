@@ -26,7 +26,8 @@ use crate::{
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Wrong login or password", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts for this login or address", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this login or address (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Too many sign-ins waiting for a password check (`Retry-After`)", body = ErrorBody),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -34,19 +35,21 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let login = req.login.trim();
-    if let Err(wait) = state.limiter().check(login, addr.ip()) {
-        return Err(ApiError::rate_limited(wait));
-    }
-    match auth::login(state.db(), state.keys(), login, &req.password).await? {
+    let signed_in = auth::login(
+        state.db(),
+        state.keys(),
+        state.limiter(),
+        login,
+        &req.password,
+        addr.ip(),
+    )
+    .await?;
+    match signed_in {
         Some(tokens) => {
-            state.limiter().succeeded(login);
             tracing::info!(user = %tokens.user.id, "signed in");
             Ok(Json(tokens))
         }
-        None => {
-            state.limiter().failed(login, addr.ip());
-            Err(ApiError::unauthorized("wrong login or password"))
-        }
+        None => Err(ApiError::unauthorized("wrong login or password")),
     }
 }
 
@@ -78,6 +81,8 @@ pub async fn logout(
     ApiJson(req): ApiJson<LogoutRequest>,
 ) -> ApiResult<StatusCode> {
     auth::logout(state.db(), &req.refresh_token).await?;
+    // The phone that session registered gets no more pushes for the account.
+    crate::push::devices::unlink_signed_out(state.db(), &req.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

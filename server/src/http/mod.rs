@@ -56,7 +56,7 @@ use crate::app::AppState;
         (name = "replays", description = "Replays (异步点播): review (学校审核), playback, watch positions"),
         (name = "uploads", description = "Resumable uploads (tus 1.0)"),
         (name = "sync", description = "Incremental sync and realtime events"),
-        (name = "admin", description = "Roster import"),
+        (name = "admin", description = "Roster import, signing a person out everywhere"),
         (name = "meta", description = "Health and this document"),
     )
 )]
@@ -90,6 +90,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(admin::sign_out_everywhere))
         .routes(routes!(notices::list, notices::post))
         .routes(routes!(notices::get, notices::retract))
         .routes(routes!(notices::read))

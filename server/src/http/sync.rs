@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::{
     app::AppState,
-    auth::Caller,
+    auth::{Caller, SocketCaller},
     error::{ApiError, ApiResult},
     http::extract::ApiQuery,
     realtime, sync,
@@ -55,19 +55,23 @@ pub async fn sync(
 }
 
 /// Upgrades to a WebSocket that carries `ServerEvent`s (JSON text frames) for the caller.
-/// Authenticate with the `Authorization` header or `?access_token=`.
+/// Authenticate with the `Authorization` header or `?access_token=` (this route only: a
+/// browser's WebSocket cannot send headers). The server closes the socket with code 4001 when
+/// the access token expires (connect again with a fresh one), 4002 when the session ends (sign
+/// in again) and 4003 after 90 s without a frame or pong from the device.
 #[utoipa::path(get, path = "/v1/events", tag = "sync", security(("bearer" = [])),
+    params(("access_token" = Option<String>, Query, description = "The access token, for clients that cannot send the Authorization header")),
     responses(
         (status = 101, description = "Switching to WebSocket; frames are ServerEvent JSON",
             body = lianxiao_protocol::ServerEvent),
         (status = 401, body = ErrorBody),
+        (status = 429, description = "The account has its limit of realtime connections open on this server", body = ErrorBody),
     ))]
 pub async fn events(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: SocketCaller,
     ws: WebSocketUpgrade,
-) -> Response {
-    state.contact(&caller.user_id);
-    let hub = state.hub().clone();
-    ws.on_upgrade(move |socket| realtime::serve_socket(socket, hub, caller.user_id))
+) -> ApiResult<Response> {
+    state.contact(&caller.caller.user_id);
+    realtime::upgrade(&state, caller, ws)
 }

@@ -145,6 +145,10 @@ pub async fn import_into(db: &Db, csv: &[u8]) -> ApiResult<(RosterReport, Option
                         .bind(&person.id)
                         .execute(&mut *tx)
                         .await?;
+                    if new_hash.is_some() {
+                        // A new password ends every session: the old tokens stop working.
+                        crate::auth::end_all_sessions(&mut tx, db.backend(), &person.id).await?;
+                    }
                     report.people_updated += 1;
                     affected.insert(person.id.clone());
                 }
