@@ -36,6 +36,10 @@ pub enum ErrorCode {
     DailyNoticeCap,
     /// Only school and county admins may mark a notice urgent (403).
     UrgentNotAllowed,
+    /// The account's upload quota is used up: 413 when the file's bytes do not fit what the
+    /// account may have pending or stored, 429 when it has too many unfinished uploads (one
+    /// finishing or being given up makes room). Nothing was created.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -53,6 +57,7 @@ impl ErrorCode {
             ErrorCode::LessonNotLive => "lesson_not_live",
             ErrorCode::DailyNoticeCap => "daily_notice_cap",
             ErrorCode::UrgentNotAllowed => "urgent_not_allowed",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
         }
     }
 }

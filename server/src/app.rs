@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub unreachable_after: Duration,
     /// Serve `PUT /v1/test/clock` (end-to-end tests only; see [`crate::clock`]).
     pub test_clock: bool,
+    /// Upload quotas per account and the clean-up of uploads nothing uses.
+    pub uploads: uploads::UploadLimits,
     /// Password checks at once, realtime sockets per account, header and idle timeouts.
     pub limits: crate::auth::Limits,
 }
@@ -95,6 +97,7 @@ impl ServerConfig {
             push: PushConfig::default(),
             unreachable_after: crate::push::unreachable::DEFAULT_UNREACHABLE_AFTER,
             test_clock: false,
+            uploads: uploads::UploadLimits::default(),
             limits: crate::auth::Limits::default(),
         }
     }
@@ -152,7 +155,11 @@ impl AppState {
             Clock::system()
         };
         let push = Gateway::start(&config.push, db.clone(), clock.clone())?;
-        let housekeeping = tokio::spawn(housekeeping(db.clone(), blobs.clone()));
+        let housekeeping = tokio::spawn(housekeeping(
+            db.clone(),
+            blobs.clone(),
+            config.uploads.clone(),
+        ));
         Ok(AppState {
             inner: Arc::new(Inner {
                 config: config.clone(),
@@ -242,7 +249,14 @@ impl AppState {
 /// Idempotency keys outlive the clients' retry horizon (a phone may stay offline for days).
 pub const IDEMPOTENCY_RETENTION_MS: i64 = 14 * 24 * 60 * 60 * 1000;
 
-async fn housekeeping(db: Db, blobs: Blobs) {
+async fn housekeeping(db: Db, blobs: Blobs, limits: uploads::UploadLimits) {
+    // Uploads are swept on their own schedule (see `uploads::sweep`).
+    let uploads = uploads::sweep(db.clone(), blobs, limits);
+    let keys = idempotency_keys(db);
+    tokio::join!(uploads, keys);
+}
+
+async fn idempotency_keys(db: Db) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -253,11 +267,6 @@ async fn housekeeping(db: Db, blobs: Blobs) {
             .await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "idempotency key clean-up failed");
-        }
-        match uploads::remove_expired(&db, &blobs).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(uploads = n, "expired uploads removed"),
-            Err(e) => tracing::warn!(error = %e, "expired upload clean-up failed"),
         }
     }
 }

@@ -108,6 +108,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The same error with another status (where one code is answered with two).
+    pub fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
+    }
 }
 
 pub fn status_of(code: ErrorCode) -> StatusCode {
@@ -124,6 +129,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::LessonNotLive => StatusCode::CONFLICT,
         ErrorCode::DailyNoticeCap => StatusCode::CONFLICT,
         ErrorCode::UrgentNotAllowed => StatusCode::FORBIDDEN,
+        ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
     }
 }
 

@@ -84,6 +84,10 @@ enum Command {
         /// ingest as LiveKit reaches it); when set, interactive lessons are on HLS too.
         #[arg(long, env = "LIANXIAO_EGRESS_RTMP_HOST")]
         egress_rtmp_host: Option<String>,
+        /// Where LiveKit's egress writes room recordings (a volume shared with this server);
+        /// egress files elsewhere, but in the data directory, are refused.
+        #[arg(long, env = "LIANXIAO_EGRESS_DIR")]
+        egress_dir: Option<PathBuf>,
         /// Length of a broadcast's HLS segments in seconds.
         #[arg(long, env = "LIANXIAO_HLS_SEGMENT_SECS", default_value_t = broadcast::DEFAULT_SEGMENT_SECS)]
         hls_segment_secs: u32,
@@ -151,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rtmp_public_host,
             srt_listen,
             egress_rtmp_host,
+            egress_dir,
             hls_segment_secs,
             ffmpeg,
             ffprobe,
@@ -197,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?,
                 test_clock,
                 limits: lianxiao_server::auth::Limits::from_env()?,
+                uploads: lianxiao_server::uploads::UploadLimits::from_env()?,
                 broadcast: BroadcastConfig {
                     ffmpeg,
                     rtmp_listen,
@@ -205,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     srt_listen: broadcast::parse_srt_listen(&srt_listen)
                         .map_err(|e| anyhow::anyhow!("LIANXIAO_SRT_LISTEN: {e}"))?,
                     egress_rtmp_host: egress_rtmp_host.filter(|h| !h.is_empty()),
+                    egress_dir: egress_dir.filter(|d| !d.as_os_str().is_empty()),
                     segment_secs: hls_segment_secs,
                 },
             };

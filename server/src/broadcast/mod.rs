@@ -50,6 +50,10 @@ pub struct BroadcastConfig {
     /// The host LiveKit's egress workers push interactive lessons' rooms to (this server's
     /// RTMP ingest as they reach it). Interactive lessons are not on HLS when absent.
     pub egress_rtmp_host: Option<String>,
+    /// Where LiveKit's egress writes room recordings this server may read (a shared volume,
+    /// `LIANXIAO_EGRESS_DIR`). An `egress_ended` webhook naming a file elsewhere (but in the
+    /// data directory) is refused.
+    pub egress_dir: Option<PathBuf>,
     /// Where the SRT listeners bind (UDP, each on its lesson's RTMP port number); no SRT
     /// ingest when absent.
     pub srt_listen: Option<IpAddr>,
@@ -66,6 +70,7 @@ impl Default for BroadcastConfig {
             rtmp_public_host: None,
             srt_listen: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             egress_rtmp_host: None,
+            egress_dir: None,
             segment_secs: DEFAULT_SEGMENT_SECS,
         }
     }

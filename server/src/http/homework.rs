@@ -302,22 +302,43 @@ pub async fn download(
     if !homework::attachment_readable(&mut conn, &caller.user_id, &id).await? {
         return Err(ApiError::not_found("attachment"));
     }
-    let (content_type, sha256): (String, String) =
-        sqlx::query_as("SELECT content_type, sha256 FROM attachments WHERE id = $1")
+    let (kind, file_name, sha256): (String, String, String) =
+        sqlx::query_as("SELECT kind, file_name, sha256 FROM attachments WHERE id = $1")
             .bind(&id)
             .fetch_one(&mut *conn)
             .await?;
     drop(conn);
     let path = state.blobs().path(&id);
+    // Served as what its bytes are (checked against its kind), never as the uploader said:
+    // a "photo" that is a web page must not run in the teacher's browser.
+    let kind =
+        lianxiao_protocol::WorkKind::parse(&kind).unwrap_or(lianxiao_protocol::WorkKind::File);
+    let head = crate::uploads::content::head_of(&path)
+        .await
+        .unwrap_or_default();
+    let (content_type, inline) = crate::uploads::content::served(kind, &head);
     let mut response = tower_http::services::ServeFile::new(&path)
         .oneshot(request)
         .await
         .map_err(|_| ApiError::internal())?
         .into_response();
-    if response.status().is_success()
-        && let Ok(value) = HeaderValue::from_str(&content_type)
+    let success = response.status().is_success();
+    let h = response.headers_mut();
+    if success {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    if let Ok(value) =
+        HeaderValue::from_str(&crate::uploads::content::disposition(inline, &file_name))
     {
-        response.headers_mut().insert(header::CONTENT_TYPE, value);
+        h.insert(header::CONTENT_DISPOSITION, value);
     }
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
         response.headers_mut().insert(header::ETAG, etag);

@@ -40,6 +40,7 @@ pub async fn join(
     request_body(content = String, content_type = "application/webhook+json"),
     responses((status = 200, description = "Handled (or already handled)"),
         (status = 401, description = "Unsigned, or signed over another body", body = ErrorBody),
+        (status = 422, description = "egress_ended names a local file outside the egress directory (nothing recorded)", body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn webhook(
     State(state): State<AppState>,
@@ -56,7 +57,8 @@ pub async fn webhook(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::unauthorized("the webhook is not signed"))?;
     let mut tx = state.db().begin_write().await?;
-    let handled = live::handle_webhook(&mut tx, lk, &body, auth).await?;
+    let files = live::egress::EgressFiles::of(&state);
+    let handled = live::handle_webhook(&mut tx, lk, &body, auth, &files).await?;
     if let Some(seq) = handled.seq {
         // On PostgreSQL the other processes (and this one's realtime) learn of it by NOTIFY.
         crate::db::feed::announce(&mut tx, state.db().backend(), seq).await?;

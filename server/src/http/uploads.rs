@@ -230,8 +230,9 @@ pub async fn options() -> Response {
         (status = 400, description = "Upload-Length missing, Upload-Defer-Length sent, metadata or checksum malformed", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 412, description = "Tus-Resumable missing or unsupported"),
-        (status = 413, description = "Larger than allowed for this kind or homework", body = ErrorBody),
-        (status = 422, description = "Metadata missing or wrong; `field` names it", body = ErrorBody)))]
+        (status = 413, description = "Larger than allowed for this kind or homework (`payload_too_large`), or than the account's upload quota leaves room for (`quota_exceeded`)", body = ErrorBody),
+        (status = 422, description = "Metadata missing or wrong; `field` names it", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: the account has as many unfinished uploads as it may", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,6 +313,7 @@ async fn create_inner(
     };
     let mut conn = state.db().pool().acquire().await?;
     uploads::authorise(&mut conn, &caller.user_id, &new).await?;
+    drop(conn);
     let id = new_id();
     let now = now_ms();
     let expires_at = now + ttl_ms(state);
@@ -323,30 +325,30 @@ async fn create_inner(
         .create(&id)
         .await
         .map_err(|e| anyhow::anyhow!("create blob: {e}"))?;
-    let inserted = sqlx::query(
-        "INSERT INTO uploads (id, owner_id, purpose, homework_id, kind, file_name, content_type, length, \
-         created_at, expires_at, completed_at, sha256, lesson_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    let recorded = uploads::record_new(
+        state.db(),
+        &state.config().uploads,
+        &uploads::NewRow {
+            id: &id,
+            owner_id: &caller.user_id,
+            new: &new,
+            // What a file is comes from its bytes once they are all here (see `tus::write`).
+            content_type: if length == 0 {
+                uploads::content::UNKNOWN
+            } else {
+                &new.content_type
+            },
+            length,
+            created_at: now,
+            expires_at,
+            completed_at: empty_sha256.is_some().then_some(now),
+            sha256: empty_sha256.as_deref().unwrap_or_default(),
+        },
     )
-    .bind(&id)
-    .bind(&caller.user_id)
-    .bind(purpose.as_str())
-    .bind(new.homework_id.as_deref().unwrap_or(""))
-    .bind(kind.as_str())
-    .bind(&new.file_name)
-    .bind(&new.content_type)
-    .bind(length as i64)
-    .bind(now)
-    .bind(expires_at)
-    .bind(empty_sha256.is_some().then_some(now))
-    .bind(empty_sha256.unwrap_or_default())
-    .bind(new.lesson_id.as_deref().unwrap_or(""))
-    .execute(&mut *conn)
     .await;
-    drop(conn);
-    if let Err(e) = inserted {
+    if let Err(e) = recorded {
         state.blobs().remove(&id).await;
-        return Err(e.into());
+        return Err(e);
     }
     tracing::info!(upload = %id, purpose = purpose.as_str(), kind = kind.as_str(), length, "upload created");
 

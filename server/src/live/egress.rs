@@ -24,7 +24,14 @@ use livekit_api::services::egress::{
 };
 use livekit_protocol::{StreamOutput, StreamProtocol};
 
-use crate::{app::AppState, db::now_ms, lessons::access};
+use std::path::{Component, Path, PathBuf};
+
+use crate::{
+    app::AppState,
+    db::now_ms,
+    error::{ApiError, ApiResult},
+    lessons::access,
+};
 
 /// What a webhook asks of the egress once it is committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,4 +156,73 @@ async fn stop(state: &AppState, lesson_id: &str) -> anyhow::Result<()> {
     client(state)?.stop_egress(&egress_id).await?;
     tracing::info!(lesson = %lesson_id, egress = %egress_id, "the room's egress is stopped");
     Ok(())
+}
+
+/// Where a finished egress's file may be read from: the configured egress directory (a volume
+/// LiveKit's egress writes to) and this server's data directory, outside its upload blobs
+/// (people's homework is never made a lesson's replay).
+#[derive(Debug, Clone)]
+pub struct EgressFiles {
+    pub data_dir: PathBuf,
+    pub egress_dir: Option<PathBuf>,
+}
+
+impl EgressFiles {
+    pub fn of(state: &AppState) -> EgressFiles {
+        EgressFiles {
+            data_dir: state.config().data_dir.clone(),
+            egress_dir: state.config().broadcast.egress_dir.clone(),
+        }
+    }
+
+    /// What an `egress_ended` webhook's file location is recorded as. A local path (or
+    /// `file://` URL) must be absolute, without `..`, and really (symlinks resolved) a regular
+    /// file under one of the places; it is recorded as that real path, so ffprobe reads that
+    /// file and no other. Another scheme (`s3://`, `https://`) is not on this server and is kept
+    /// as it is, never read. Anything else is refused before anything is written.
+    pub async fn location(&self, location: &str) -> ApiResult<String> {
+        let refused = || {
+            ApiError::validation(
+                "egressInfo.fileResults.location",
+                "the egress file is not in this server's egress directory",
+            )
+        };
+        let path = match location.split_once("://") {
+            Some(("file", path)) => path,
+            Some((scheme, _))
+                if !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                return Ok(location.to_owned());
+            }
+            _ => location,
+        };
+        let path = Path::new(path);
+        if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+            return Err(refused());
+        }
+        let real = tokio::fs::canonicalize(path).await.map_err(|_| refused())?;
+        let is_file = tokio::fs::metadata(&real)
+            .await
+            .map(|m| m.is_file())
+            .unwrap_or(false);
+        if !is_file {
+            return Err(refused());
+        }
+        let real_root = |dir: &Path| std::fs::canonicalize(dir).ok();
+        let in_egress_dir = self
+            .egress_dir
+            .as_deref()
+            .and_then(real_root)
+            .is_some_and(|root| real.starts_with(root));
+        let in_data_dir = real_root(&self.data_dir).is_some_and(|root| {
+            real.starts_with(&root) && !real.starts_with(root.join(crate::uploads::BLOBS_DIR))
+        });
+        if !(in_egress_dir || in_data_dir) {
+            return Err(refused());
+        }
+        Ok(real.display().to_string())
+    }
 }

@@ -13,7 +13,7 @@ use livekit_api::{
 };
 use livekit_protocol::{ParticipantPermission, WebhookEvent};
 
-use super::egress::RoomChange;
+use super::egress::{EgressFiles, RoomChange};
 use crate::{
     app::LiveKitConfig,
     db::{Tx, feed, new_id, now_ms},
@@ -84,6 +84,7 @@ pub async fn handle_webhook(
     lk: &LiveKitConfig,
     body: &str,
     authorization: &str,
+    files: &EgressFiles,
 ) -> ApiResult<Handled> {
     let token = authorization
         .strip_prefix("Bearer ")
@@ -93,10 +94,10 @@ pub async fn handle_webhook(
         tracing::warn!(error = %e, "LiveKit webhook refused");
         ApiError::unauthorized("the webhook's signature does not match its body")
     })?;
-    apply(tx, &event).await
+    apply(tx, &event, files).await
 }
 
-async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Handled> {
+async fn apply(tx: &mut Tx, event: &WebhookEvent, files: &EgressFiles) -> ApiResult<Handled> {
     let room = event
         .room
         .as_ref()
@@ -179,13 +180,17 @@ async fn apply(tx: &mut Tx, event: &WebhookEvent) -> ApiResult<Handled> {
                 // A stream egress (the room fed to our own HLS ingest) leaves no file: its
                 // recording is the ingest's own.
                 if !location.is_empty() {
+                    // Signed is not enough: only files where egress recordings live are read.
+                    let location = files.location(location).await.inspect_err(|_| {
+                        tracing::warn!(lesson = %lesson.id, "egress file outside the egress directory refused");
+                    })?;
                     sqlx::query(
                         "INSERT INTO recordings (id, lesson_id, source, location, status, created_at) \
                          VALUES ($1, $2, 'egress', $3, 'pending', $4)",
                     )
                     .bind(new_id())
                     .bind(&lesson.id)
-                    .bind(location)
+                    .bind(&location)
                     .bind(at)
                     .execute(&mut **tx)
                     .await?;

@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// The blob store's directory under the data directory.
+pub const BLOBS_DIR: &str = "blobs";
+
 #[derive(Debug, Clone)]
 pub struct Blobs {
     dir: PathBuf,
@@ -12,7 +15,7 @@ pub struct Blobs {
 impl Blobs {
     /// The store under `data_dir`, created if missing.
     pub fn under(data_dir: &Path) -> std::io::Result<Blobs> {
-        let dir = data_dir.join("blobs");
+        let dir = data_dir.join(BLOBS_DIR);
         std::fs::create_dir_all(&dir)?;
         Ok(Blobs { dir })
     }

@@ -5,9 +5,10 @@
 //! the homework it names, before any byte is stored.
 
 mod blobs;
+pub mod content;
 pub mod tus;
 
-pub use blobs::Blobs;
+pub use blobs::{BLOBS_DIR, Blobs};
 
 use lianxiao_protocol::{Attachment, UploadPurpose, WorkKind};
 use sqlx::{AnyConnection, Row};
@@ -282,6 +283,14 @@ pub async fn claim(
         if u.attached {
             return Err(bad("is already used"));
         }
+        // Its content type was found from its bytes when it finished (see `tus::write`).
+        if !content::fits(u.kind, &u.content_type) {
+            return Err(bad(&format!(
+                "is not a {} file: its bytes are {}",
+                u.kind.as_str(),
+                u.content_type
+            )));
+        }
         // Conditional, so two transactions claiming the same upload cannot both win (on
         // PostgreSQL the second waits for the first, then finds it attached).
         let marked = sqlx::query(
@@ -346,4 +355,218 @@ pub async fn remove_expired(db: &crate::db::Db, blobs: &Blobs) -> sqlx::Result<u
         }
     }
     Ok(removed)
+}
+
+/// How much one account may upload, and how long finished uploads nothing uses are kept.
+/// Each from the environment (see [`UploadLimits::from_env`]).
+#[derive(Debug, Clone)]
+pub struct UploadLimits {
+    /// Bytes an account's uploads not (yet) part of anything may add up to: unfinished ones
+    /// by their announced length, and finished ones not handed in
+    /// (`LIANXIAO_UPLOAD_PENDING_QUOTA_MB`). Room for one recording of the largest size.
+    pub pending_bytes: u64,
+    /// Bytes an account may have stored in all (`LIANXIAO_UPLOAD_STORED_QUOTA_MB`).
+    pub stored_bytes: u64,
+    /// Unfinished uploads one account may have at a time (`LIANXIAO_UPLOAD_MAX_UNFINISHED`).
+    pub max_unfinished: u64,
+    /// How long a finished upload nothing refers to is kept before its bytes are deleted
+    /// (`LIANXIAO_UNUSED_UPLOAD_GRACE_SECS`): long enough for a phone to hand in work it
+    /// finished uploading before going offline for a few days.
+    pub unused_grace_secs: u64,
+    /// How often expired and unused uploads are looked for (`LIANXIAO_UPLOAD_SWEEP_SECS`).
+    pub sweep_secs: u64,
+}
+
+const MIB: u64 = 1 << 20;
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        UploadLimits {
+            pending_bytes: lianxiao_protocol::TUS_MAX_SIZE + 1024 * MIB,
+            stored_bytes: 50 * 1024 * MIB,
+            max_unfinished: 20,
+            unused_grace_secs: 7 * 24 * 3600,
+            sweep_secs: 3600,
+        }
+    }
+}
+
+impl UploadLimits {
+    /// The defaults, with what the environment sets instead.
+    pub fn from_env() -> anyhow::Result<UploadLimits> {
+        let mut limits = UploadLimits::default();
+        let read = |name: &str| -> anyhow::Result<Option<u64>> {
+            match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| anyhow::anyhow!("{name} must be a whole number")),
+                _ => Ok(None),
+            }
+        };
+        if let Some(mb) = read("LIANXIAO_UPLOAD_PENDING_QUOTA_MB")? {
+            limits.pending_bytes = mb.saturating_mul(MIB);
+        }
+        if let Some(mb) = read("LIANXIAO_UPLOAD_STORED_QUOTA_MB")? {
+            limits.stored_bytes = mb.saturating_mul(MIB);
+        }
+        if let Some(n) = read("LIANXIAO_UPLOAD_MAX_UNFINISHED")? {
+            limits.max_unfinished = n;
+        }
+        if let Some(secs) = read("LIANXIAO_UNUSED_UPLOAD_GRACE_SECS")? {
+            limits.unused_grace_secs = secs;
+        }
+        if let Some(secs) = read("LIANXIAO_UPLOAD_SWEEP_SECS")? {
+            limits.sweep_secs = secs.max(1);
+        }
+        Ok(limits)
+    }
+}
+
+fn quota_exceeded(message: String) -> ApiError {
+    ApiError::new(lianxiao_protocol::ErrorCode::QuotaExceeded, message)
+}
+
+/// Records a new upload of `owner_id` if it fits the account's quotas, in one write
+/// transaction that holds the account (so a burst of parallel creations cannot all pass the
+/// check before any is recorded). 413 `quota_exceeded` when its bytes do not fit; 429
+/// `quota_exceeded` when the account has too many unfinished uploads (one finishing or being
+/// given up makes room).
+pub async fn record_new(
+    db: &crate::db::Db,
+    limits: &UploadLimits,
+    row: &NewRow<'_>,
+) -> ApiResult<()> {
+    let mut tx = db.begin_write().await?;
+    if db.backend() == crate::db::Backend::Postgres {
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+            .bind(row.owner_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let now = now_ms();
+    let usage = sqlx::query(
+        "SELECT \
+           COALESCE(SUM(length), 0) AS stored, \
+           COALESCE(SUM(CASE WHEN attached_at IS NULL THEN length ELSE 0 END), 0) AS pending, \
+           COALESCE(SUM(CASE WHEN completed_at IS NULL THEN 1 ELSE 0 END), 0) AS unfinished \
+         FROM uploads WHERE owner_id = $1 AND (completed_at IS NOT NULL OR expires_at >= $2)",
+    )
+    .bind(row.owner_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let stored = usage.try_get::<i64, _>("stored")?.max(0) as u64;
+    let pending = usage.try_get::<i64, _>("pending")?.max(0) as u64;
+    let unfinished = usage.try_get::<i64, _>("unfinished")?.max(0) as u64;
+    let mb = |b: u64| b / MIB;
+    if unfinished >= limits.max_unfinished {
+        let mut e = quota_exceeded(format!(
+            "at most {} uploads may be unfinished at a time; finish or give one up first",
+            limits.max_unfinished
+        ));
+        e.set_status(axum::http::StatusCode::TOO_MANY_REQUESTS);
+        return Err(e);
+    }
+    if pending.saturating_add(row.length) > limits.pending_bytes {
+        return Err(quota_exceeded(format!(
+            "uploads not yet handed in may add up to {} MB; {} MB are in use",
+            mb(limits.pending_bytes),
+            mb(pending)
+        )));
+    }
+    if stored.saturating_add(row.length) > limits.stored_bytes {
+        return Err(quota_exceeded(format!(
+            "an account may store {} MB of files; {} MB are in use",
+            mb(limits.stored_bytes),
+            mb(stored)
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO uploads (id, owner_id, purpose, homework_id, kind, file_name, content_type, length, \
+         created_at, expires_at, completed_at, sha256, lesson_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(row.id)
+    .bind(row.owner_id)
+    .bind(row.new.purpose.as_str())
+    .bind(row.new.homework_id.as_deref().unwrap_or(""))
+    .bind(row.new.kind.as_str())
+    .bind(&row.new.file_name)
+    .bind(row.content_type)
+    .bind(row.length as i64)
+    .bind(row.created_at)
+    .bind(row.expires_at)
+    .bind(row.completed_at)
+    .bind(row.sha256)
+    .bind(row.new.lesson_id.as_deref().unwrap_or(""))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A new upload's row.
+pub struct NewRow<'a> {
+    pub id: &'a str,
+    pub owner_id: &'a str,
+    pub new: &'a NewUpload,
+    pub content_type: &'a str,
+    pub length: u64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub completed_at: Option<i64>,
+    pub sha256: &'a str,
+}
+
+/// Deletes finished uploads nothing refers to, once `grace_ms` has passed since they
+/// finished, with their bytes. (A hand-in claims its uploads in the transaction that marks
+/// them attached, and the delete here is conditional on neither, so one cannot race the
+/// other into an attachment without bytes.)
+pub async fn remove_unused(db: &crate::db::Db, blobs: &Blobs, grace_ms: i64) -> sqlx::Result<u64> {
+    let cutoff = now_ms().saturating_sub(grace_ms);
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM uploads WHERE completed_at IS NOT NULL AND completed_at < $1 \
+         AND attached_at IS NULL",
+    )
+    .bind(cutoff)
+    .fetch_all(db.pool())
+    .await?;
+    let mut removed = 0;
+    for id in &ids {
+        let deleted = sqlx::query(
+            "DELETE FROM uploads WHERE id = $1 AND completed_at < $2 AND attached_at IS NULL",
+        )
+        .bind(id)
+        .bind(cutoff)
+        .execute(db.pool())
+        .await?;
+        if deleted.rows_affected() > 0 {
+            blobs.remove(id).await;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Now and every `sweep_secs` (so also right after a restart): expired unfinished uploads and
+/// finished ones nothing used within the grace period go, bytes and all.
+pub async fn sweep(db: crate::db::Db, blobs: Blobs, limits: UploadLimits) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(limits.sweep_secs.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let grace_ms = (limits.unused_grace_secs as i64).saturating_mul(1000);
+    loop {
+        tick.tick().await;
+        match remove_expired(&db, &blobs).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "expired uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "expired upload clean-up failed"),
+        }
+        match remove_unused(&db, &blobs, grace_ms).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "finished uploads nothing used removed"),
+            Err(e) => tracing::warn!(error = %e, "unused upload clean-up failed"),
+        }
+    }
 }

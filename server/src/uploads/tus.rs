@@ -240,15 +240,21 @@ pub async fn write(
     // the Upload-Expires it answers with is true.
     if keep > 0 || !(broken || taken_over || upload.completed) {
         let complete = new_offset == upload.length;
-        let sha256 = if complete {
-            hash_file(&path).await?
+        let (sha256, content_type) = if complete {
+            // What the file is, from its bytes (never the type the client declared); a
+            // mismatch with its kind is kept as found, and refused when it is handed in.
+            let head = super::content::head_of(&path)
+                .await
+                .map_err(|e| anyhow::anyhow!("read blob: {e}"))?;
+            let found = super::content::check(upload.kind, &head).unwrap_or_else(|found| found);
+            (hash_file(&path).await?, found.to_owned())
         } else {
-            String::new()
+            (String::new(), upload.content_type.clone())
         };
         let now = now_ms();
         let updated = sqlx::query(
             "UPDATE uploads SET upload_offset = $2, expires_at = $3, sha256 = $4, \
-             completed_at = CASE WHEN $5 = 1 THEN $6 ELSE NULL END \
+             completed_at = CASE WHEN $5 = 1 THEN $6 ELSE NULL END, content_type = $8 \
              WHERE id = $1 AND upload_offset = $7",
         )
         .bind(&upload.id)
@@ -258,6 +264,7 @@ pub async fn write(
         .bind(complete as i64)
         .bind(now)
         .bind(upload.offset as i64)
+        .bind(&content_type)
         .execute(db.pool())
         .await?;
         if updated.rows_affected() == 0 {
