@@ -251,6 +251,10 @@ impl PushState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushOutcome {
+    /// The server's own key of the phone, to lay the phone's reports over the outcome. Never
+    /// on the wire: a device id is what registering and unlinking a phone take, so the author
+    /// of a notice must not learn the recipients' ids.
+    #[serde(skip)]
     pub device_id: String,
     pub provider: PushProvider,
     pub state: PushState,

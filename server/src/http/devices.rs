@@ -20,6 +20,7 @@ use crate::{app::AppState, auth::Caller, error::ApiResult, http::extract::ApiJso
         (status = 200, description = "Registered", body = Device),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 409, description = "The device is registered with another token by other accounts: an account not linked to it must bring the phone's current token; nothing changed", body = ErrorBody),
         (status = 422, description = "A field is invalid (named in `field`)", body = ErrorBody),
     ))]
 pub async fn register(
@@ -29,7 +30,14 @@ pub async fn register(
     ApiJson(req): ApiJson<RegisterDevice>,
 ) -> ApiResult<Json<Device>> {
     let mut tx = state.db().begin_write().await?;
-    let device = push::devices::register(&mut tx, &caller.user_id, &device_id, &req).await?;
+    let device = push::devices::register(
+        &mut tx,
+        &caller.user_id,
+        &caller.session_id,
+        &device_id,
+        &req,
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(device = %device.id, provider = device.provider.as_str(), "device registered");
     Ok(Json(device))

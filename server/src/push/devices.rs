@@ -11,8 +11,10 @@ use lianxiao_protocol::{
 };
 use sqlx::{AnyConnection, Row};
 
+use sha2::{Digest, Sha256};
+
 use crate::{
-    db::{Tx, now_ms},
+    db::{Db, Tx, now_ms},
     error::{ApiError, ApiResult},
 };
 
@@ -64,22 +66,34 @@ fn check(device_id: &str, req: &RegisterDevice) -> ApiResult<()> {
     Ok(())
 }
 
-/// Registers `device_id` for `user_id`, or updates it (a new token keeps the id).
+/// Registers `device_id` for `user_id`, or updates it (a new token keeps the id). The link
+/// belongs to the caller's session (`session_id`): it ends with it ([`unlink_session`]).
 ///
 /// The device row is shared by every account on the phone. A token another device row holds
 /// (the app reinstalled under a new id) moves here, so the phone is not pushed twice. An
-/// account not yet linked that brings a different token takes the device over: the other
-/// accounts' links go, and their apps link again with the token they really have, so a
-/// guessed device id cannot redirect someone else's pushes.
+/// account already linked to the phone may bring a new token (the provider changed it). An
+/// account not linked yet must prove it is on the phone by bringing the token the phone is
+/// registered with: a device id alone, learned or guessed, neither unlinks the accounts on
+/// the phone nor redirects their pushes (`409`, nothing changes). Only when no live session
+/// is linked any more may a new token take the device over.
 pub async fn register(
     tx: &mut Tx,
     user_id: &str,
+    session_id: &str,
     device_id: &str,
     req: &RegisterDevice,
 ) -> ApiResult<Device> {
     check(device_id, req)?;
     let now = now_ms();
     let token = req.token.as_str();
+    // Links whose session has ended are gone already (their phones signed out).
+    sqlx::query(
+        "DELETE FROM device_accounts WHERE device_id = $1 AND session_id IN \
+         (SELECT id FROM sessions WHERE revoked_at IS NOT NULL)",
+    )
+    .bind(device_id)
+    .execute(&mut **tx)
+    .await?;
     let existing = sqlx::query("SELECT token, created_at FROM devices WHERE id = $1")
         .bind(device_id)
         .fetch_optional(&mut **tx)
@@ -90,6 +104,22 @@ pub async fn register(
         .fetch_optional(&mut **tx)
         .await?
         .is_some();
+    if let Some(row) = &existing {
+        let old_token: String = row.try_get("token")?;
+        let others: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM device_accounts WHERE device_id = $1")
+                .bind(device_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        if !linked && old_token != token && others > 0 {
+            let mut e = ApiError::conflict(
+                "this device is registered with another push token: register from the phone \
+                 with its current token (its signed-in accounts bring a new one first)",
+            );
+            e.body.field = Some("token".into());
+            return Err(e);
+        }
+    }
 
     // The same token under another id is this phone, reinstalled.
     sqlx::query(
@@ -126,13 +156,6 @@ pub async fn register(
             now
         }
         Some(row) => {
-            let old_token: String = row.try_get("token")?;
-            if !linked && old_token != token {
-                sqlx::query("DELETE FROM device_accounts WHERE device_id = $1")
-                    .bind(device_id)
-                    .execute(&mut **tx)
-                    .await?;
-            }
             sqlx::query(
                 "UPDATE devices SET platform = $1, provider = $2, token = $3, app_version = $4, \
                  locale = $5, updated_at = $6 WHERE id = $7",
@@ -149,13 +172,16 @@ pub async fn register(
             row.try_get("created_at")?
         }
     };
+    // A new sign-in of the same account moves its link to the new session.
     sqlx::query(
-        "INSERT INTO device_accounts (device_id, user_id, linked_at) VALUES ($1, $2, $3) \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO device_accounts (device_id, user_id, linked_at, session_id) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (device_id, user_id) DO UPDATE SET session_id = excluded.session_id",
     )
     .bind(device_id)
     .bind(user_id)
     .bind(now)
+    .bind(session_id)
     .execute(&mut **tx)
     .await?;
     Ok(Device {
@@ -177,6 +203,11 @@ pub async fn unlink(tx: &mut Tx, user_id: &str, device_id: &str) -> ApiResult<()
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
+    forget_if_unlinked(tx, device_id).await
+}
+
+/// The phone's row goes with its last account.
+async fn forget_if_unlinked(tx: &mut Tx, device_id: &str) -> ApiResult<()> {
     sqlx::query(
         "DELETE FROM devices WHERE id = $1 \
          AND NOT EXISTS (SELECT 1 FROM device_accounts WHERE device_id = $1)",
@@ -184,6 +215,59 @@ pub async fn unlink(tx: &mut Tx, user_id: &str, device_id: &str) -> ApiResult<()
     .bind(device_id)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// A session ended: the phone it registered gets no more pushes for its account.
+pub async fn unlink_session(tx: &mut Tx, session_id: &str) -> ApiResult<()> {
+    if session_id.is_empty() {
+        return Ok(());
+    }
+    let devices: Vec<String> =
+        sqlx::query_scalar("DELETE FROM device_accounts WHERE session_id = $1 RETURNING device_id")
+            .bind(session_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    for device in &devices {
+        forget_if_unlinked(tx, device).await?;
+    }
+    Ok(())
+}
+
+/// Every phone link of `user_id` whose session has ended goes, inside the transaction that
+/// ended sessions (a new password, "sign out everywhere", a reused refresh token).
+pub async fn unlink_ended_sessions(tx: &mut Tx, user_id: &str) -> ApiResult<()> {
+    let devices: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM device_accounts WHERE user_id = $1 AND session_id IN \
+         (SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL) \
+         RETURNING device_id",
+    )
+    .bind(user_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    for device in &devices {
+        forget_if_unlinked(tx, device).await?;
+    }
+    Ok(())
+}
+
+/// `POST /v1/auth/logout` ended the session of `refresh_token` (or it had ended before): its
+/// phone link goes, so a farewell that could not be sent leaves no pushes flowing.
+pub async fn unlink_signed_out(db: &Db, refresh_token: &str) -> ApiResult<()> {
+    // The refresh token's stored form, as `auth` keeps it.
+    let hash = hex::encode(Sha256::digest(refresh_token.as_bytes()));
+    let mut tx = db.begin_write().await?;
+    let sessions: Vec<String> = sqlx::query_scalar(
+        "SELECT r.session_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+         WHERE r.token_hash = $1 AND s.revoked_at IS NOT NULL",
+    )
+    .bind(&hash)
+    .fetch_all(&mut *tx)
+    .await?;
+    for session in &sessions {
+        unlink_session(&mut tx, session).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
