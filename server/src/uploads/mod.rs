@@ -446,11 +446,14 @@ pub async fn record_new(
             .await?;
     }
     let now = now_ms();
+    // Sums are cast: PostgreSQL's SUM of BIGINT is NUMERIC.
     let usage = sqlx::query(
         "SELECT \
-           COALESCE(SUM(length), 0) AS stored, \
-           COALESCE(SUM(CASE WHEN attached_at IS NULL THEN length ELSE 0 END), 0) AS pending, \
-           COALESCE(SUM(CASE WHEN completed_at IS NULL THEN 1 ELSE 0 END), 0) AS unfinished \
+           CAST(COALESCE(SUM(length), 0) AS BIGINT) AS stored, \
+           CAST(COALESCE(SUM(CASE WHEN attached_at IS NULL THEN length ELSE 0 END), 0) AS BIGINT) \
+             AS pending, \
+           CAST(COALESCE(SUM(CASE WHEN completed_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             AS unfinished \
          FROM uploads WHERE owner_id = $1 AND (completed_at IS NOT NULL OR expires_at >= $2)",
     )
     .bind(row.owner_id)
