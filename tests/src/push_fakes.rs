@@ -827,7 +827,7 @@ fn getui_notification(
         _ => return Err(format!("{name}: click_type {click_type:?} is not Getui's")),
     };
     if let Some(field) = needs
-        && !n[field].as_str().is_some_and(|v| !v.is_empty())
+        && n[field].as_str().is_none_or(str::is_empty)
     {
         return Err(format!("{name}: click_type {click_type} without {field}"));
     }
