@@ -422,3 +422,112 @@ async fn an_srt_push_with_the_lesson_key_goes_live_and_resumes_on_the_same_playl
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Every process's command line, but `except`'s (the test's own encoder, which is the
+/// teacher's on another machine in real life): `(pid, cmdline)`.
+fn command_lines(except: &[u32]) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if except.contains(&pid) {
+            continue;
+        }
+        if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
+            out.push((pid, String::from_utf8_lossy(&raw).replace('\0', " ")));
+        }
+    }
+    out
+}
+
+/// `ps` shows every process's arguments to everyone on the machine: the stream key must not
+/// be among them, in the RTMP listener, the SRT relay or anything else the server runs, while
+/// the ingest waits and while a push (over SRT, so through both) is live. A push that names
+/// the listener's placeholder stream instead of the key is cut off like a wrong key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_key_is_in_no_command_line() {
+    let port = free_port();
+    let ports = format!("{port}-{port}");
+    let server = TestServer::start_with_env(
+        &Backend::from_env(),
+        &[
+            ("LIANXIAO_RTMP_LISTEN", "127.0.0.1"),
+            ("LIANXIAO_SRT_LISTEN", "127.0.0.1"),
+            ("LIANXIAO_RTMP_PORTS", &ports),
+            ("LIANXIAO_HLS_SEGMENT_SECS", "1"),
+        ],
+    );
+    server.import_demo_roster();
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let student = Api::login(&base, STUDENT_MAIN_1A).await;
+    let start = now_ms() + 5 * MINUTE;
+    let r = lead
+        .post(
+            "/v1/lessons",
+            json!({
+                "subject": "家庭教育", "title": "怎样陪孩子睡觉", "mode": "broadcast",
+                "starts_at": start, "ends_at": start + 40 * MINUTE,
+                "lead_class_id": student.student_class(),
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["lessons"][0]["id"].as_str().unwrap().to_owned();
+    let r = lead.get(&format!("/v1/lessons/{id}/ingest")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let key = r.body["stream_key"].as_str().unwrap().to_owned();
+    let srt_url = r.body["srt_url"].as_str().unwrap().to_owned();
+    let listeners = |except: &[u32]| {
+        command_lines(except)
+            .into_iter()
+            .filter(|(_, c)| c.contains("ffmpeg") && c.contains(&format!(":{port}")))
+            .count()
+    };
+    let no_key = |except: &[u32]| {
+        for (pid, line) in command_lines(except) {
+            assert!(!line.contains(&key), "process {pid} shows the key: {line}");
+        }
+    };
+
+    // The ingest waits: its RTMP listener and its SRT relay run, neither shows the key.
+    let t = Instant::now();
+    while listeners(&[]) < 2 {
+        // ffmpeg starts in the background of a loaded machine.
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    no_key(&[]);
+
+    // A push naming the placeholder stream gives no key: cut off, nothing goes live.
+    let placeholder = format!("rtmp://127.0.0.1:{port}/live/lianxiao-key-checked-by-server");
+    let t = Instant::now();
+    while !server.log_tail(200).contains("wrong stream key") {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.log_tail(40)
+        );
+        let mut wrong = push(&placeholder, 3);
+        let tried = Instant::now();
+        while wrong.try_wait().unwrap().is_none() && tried.elapsed() < Duration::from_secs(6) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = wrong.kill();
+        let _ = wrong.wait();
+    }
+    assert_eq!(status(&lead, &id).await, "scheduled");
+
+    // Live over SRT: the relay publishes into the listener with the key, from files.
+    let mut encoder = push_until_live(&srt_url, &student, &id, &server).await;
+    let ours = [encoder.id()];
+    assert!(listeners(&ours) >= 2, "the relay and the packager run");
+    no_key(&ours);
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+}

@@ -13,7 +13,8 @@
 //! with the same renditions, the same Live / Interrupted / resumed transitions and the same
 //! recording for the replay as an RTMP push, and only one push (RTMP or SRT) feeds a lesson
 //! at a time: the RTMP listener takes one connection. Streams RTMP cannot carry (HEVC) are
-//! not accepted over SRT either.
+//! not accepted over SRT either. The key (passphrase, and the stream the relay publishes
+//! under) reaches ffmpeg through files only the server's user reads, never its command line.
 
 use std::{net::IpAddr, process::Stdio, sync::Arc, time::Duration};
 
@@ -23,7 +24,10 @@ use tokio::{
     process::Command,
 };
 
-use super::{Ingest, Shared, supervisor};
+use super::{
+    Ingest, Shared,
+    supervisor::{self, SecretFile},
+};
 use crate::db::now_ms;
 
 /// The address an encoder is given for a lesson's SRT ingest.
@@ -41,20 +45,50 @@ fn rtmp_host(listen: IpAddr) -> String {
     }
 }
 
-fn ffmpeg_args(shared: &Shared, listen: IpAddr, ingest: &Ingest) -> Vec<String> {
+/// The relay's secrets, in files only the server's user reads (never in its command line):
+/// an ffconcat script whose one entry is the SRT listener with the key as its passphrase
+/// (AES-128; callers without it are refused), and a preset that publishes to the RTMP
+/// listener under the key.
+struct Secrets {
+    input: SecretFile,
+    output: SecretFile,
+}
+
+fn secrets(shared: &Shared, listen: IpAddr, ingest: &Ingest) -> std::io::Result<Secrets> {
     let listen = match listen {
         IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
     };
     let key = &ingest.stream_key;
+    let input = format!(
+        "ffconcat version 1.0\nfile 'srt://{listen}:{}?mode=listener'\n\
+         option passphrase {key}\noption pbkeylen 16\n",
+        ingest.port
+    );
+    Ok(Secrets {
+        input: SecretFile::write(
+            shared,
+            &format!("{}-srt.ffconcat", ingest.lesson_id),
+            &input,
+        )?,
+        output: SecretFile::write(
+            shared,
+            &format!("{}-srt.ffpreset", ingest.lesson_id),
+            &format!("rtmp_playpath={key}\n"),
+        )?,
+    })
+}
+
+fn ffmpeg_args(shared: &Shared, ingest: &Ingest, secrets: &Secrets) -> Vec<String> {
     let port = ingest.port;
     #[rustfmt::skip]
     let args = [
         "-hide_banner", "-nostats", "-nostdin", "-loglevel", "info",
-        // AES-128 with the stream key as passphrase; callers without it are refused.
-        "-i", &format!("srt://{listen}:{port}?mode=listener&passphrase={key}&pbkeylen=16"),
+        "-f", "concat", "-safe", "0", "-protocol_whitelist", "file,srt,udp",
+        "-i", &secrets.input.path.display().to_string(),
         "-map", "0:v:0", "-map", "0:a:0", "-c", "copy",
-        "-f", "flv", &format!("rtmp://{}:{port}/live/{key}", rtmp_host(shared.config.rtmp_listen)),
+        "-fpre", &secrets.output.path.display().to_string(),
+        "-f", "flv", &format!("rtmp://{}:{port}/live", rtmp_host(shared.config.rtmp_listen)),
     ];
     args.iter().map(|a| a.to_string()).collect()
 }
@@ -87,11 +121,13 @@ pub(super) async fn relay(shared: Arc<Shared>, ingest: Ingest, listen: IpAddr) {
 
 /// One SRT listener until its push ends. True when a push came through.
 async fn run_once(shared: &Shared, ingest: &Ingest, listen: IpAddr) -> anyhow::Result<bool> {
+    // Removed when the run ends.
+    let secrets = secrets(shared, listen, ingest)?;
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(supervisor::WATCHDOG)
         .arg(&shared.config.ffmpeg)
-        .args(ffmpeg_args(shared, listen, ingest))
+        .args(ffmpeg_args(shared, ingest, &secrets))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

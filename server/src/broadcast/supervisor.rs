@@ -15,6 +15,13 @@
 //!
 //! ffmpeg runs under a small `sh` watchdog that kills it when our end of its stdin closes, so
 //! a server that dies (even by SIGKILL) leaves no listener behind.
+//!
+//! The stream key never appears in a command line (anyone on the machine reads those in `ps`):
+//! the listener's URL names a placeholder stream, so ffmpeg logs the name each push gives
+//! ("Unexpected stream <name>, expecting <placeholder>"), and the run goes on only when that
+//! name is the lesson's key. A push naming the placeholder itself is cut off like a wrong key.
+//! The SRT relay reads its passphrase and the key it publishes with from files only the
+//! server's user can read ([`SecretFile`]).
 
 use std::{process::Stdio, sync::Arc, time::Duration};
 
@@ -43,6 +50,54 @@ exit $s"#;
 struct Run {
     went_live: bool,
     wrong_key: bool,
+    /// ffmpeg named the push's stream, and it was the lesson's key.
+    key_ok: bool,
+}
+
+/// The stream the RTMP listener is told to expect; no push may use it (see the module).
+const PLACEHOLDER_STREAM: &str = "lianxiao-key-checked-by-server";
+
+/// The stream name a push gave, from ffmpeg's warning that it is not the placeholder.
+fn pushed_stream(line: &str) -> Option<&str> {
+    let rest = &line[line.find("Unexpected stream ")? + "Unexpected stream ".len()..];
+    let end = rest.rfind(&format!(", expecting {PLACEHOLDER_STREAM}"))?;
+    Some(&rest[..end])
+}
+
+/// A file only the server's user may read (a secret handed to ffmpeg), removed when dropped.
+pub(crate) struct SecretFile {
+    pub path: std::path::PathBuf,
+}
+
+impl SecretFile {
+    /// Writes `contents` to `<data_dir>/ingest/<name>` (the directory 0700, the file 0600).
+    pub(crate) fn write(shared: &Shared, name: &str, contents: &str) -> std::io::Result<Self> {
+        use std::{
+            io::Write,
+            os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+        };
+        let dir = shared.hls_root.with_file_name("ingest");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(contents.as_bytes())?;
+        Ok(SecretFile { path })
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 pub(super) async fn supervise(shared: Arc<Shared>, ingest: Ingest) {
@@ -181,7 +236,7 @@ fn ffmpeg_args(
     let args = [
         "-hide_banner", "-nostats", "-nostdin", "-y", "-loglevel", "info",
         "-listen", "1",
-        "-i", &format!("rtmp://{listen}:{}/live/{}", ingest.port, ingest.stream_key),
+        "-i", &format!("rtmp://{listen}:{}/live/{PLACEHOLDER_STREAM}", ingest.port),
         // One video for the low rendition, the audio twice (with it, and alone).
         "-map", "0:v:0", "-map", "0:a:0", "-map", "0:a:0",
         "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
@@ -236,11 +291,20 @@ async fn run_once(shared: &Shared, ingest: &Ingest, dir: &std::path::Path) -> an
         tokio::select! {
             line = lines.next_line() => match line {
                 Ok(Some(line)) => {
-                    if line.contains("Unexpected stream") {
-                        run.wrong_key = true;
-                        stdin.take();
+                    if let Some(stream) = pushed_stream(&line) {
+                        if stream == ingest.stream_key {
+                            run.key_ok = true;
+                        } else {
+                            run.wrong_key = true;
+                            stdin.take();
+                        }
                     } else if line.contains("Opening '") && line.contains(".ts.tmp' for writing") {
                         last_segment = tokio::time::Instant::now();
+                        if !run.key_ok && !run.wrong_key {
+                            // The push named the placeholder: no key was given.
+                            run.wrong_key = true;
+                            stdin.take();
+                        }
                         if !run.went_live && !run.wrong_key {
                             run.went_live = true;
                             tracing::info!(lesson = %ingest.lesson_id, "broadcast push arriving");
@@ -333,4 +397,23 @@ async fn try_change_status(
     shared.hub.committed(shared.db.backend(), seq);
     tracing::info!(lesson = %lesson_id, status = to.as_str(), "broadcast lesson status");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pushed_stream_name_is_read_from_ffmpegs_warning() {
+        let line = format!(
+            "[rtmp @ 0x5617174351c0] Unexpected stream 0af3, expecting {PLACEHOLDER_STREAM}"
+        );
+        assert_eq!(pushed_stream(&line), Some("0af3"));
+        // A name made to look like the warning is still the whole name.
+        let line = format!(
+            "[rtmp @ 0x1] Unexpected stream a, expecting b, expecting {PLACEHOLDER_STREAM}"
+        );
+        assert_eq!(pushed_stream(&line), Some("a, expecting b"));
+        assert_eq!(pushed_stream("Opening 'x.ts.tmp' for writing"), None);
+    }
 }
