@@ -354,7 +354,6 @@ impl Api {
     }
 
     /// Refreshes made so far: (ahead of expiry, after a 401).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn refreshes(&self) -> (u64, u64) {
         (
             self.refreshes_ahead.load(Ordering::Relaxed),

@@ -67,6 +67,15 @@ pub trait TaskFailureListener: Send + Sync {
     fn on_task_failures(&self, failures: Vec<TaskFailure>);
 }
 
+/// Token refreshes made by one client (diagnostics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenRefreshes {
+    /// Before the access token expired (the usual case).
+    pub ahead: u64,
+    /// After the server refused the access token (it ended early, or the clock jumped).
+    pub after_refusal: u64,
+}
+
 /// The most recent failures kept per client.
 const KEPT_FAILURES: usize = 20;
 
@@ -433,6 +442,15 @@ impl Client {
     pub fn is_started(&self) -> bool {
         let tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.iter().any(|t| !t.is_finished())
+    }
+
+    /// How often this client refreshed its access token (diagnostics).
+    pub fn token_refreshes(&self) -> TokenRefreshes {
+        let (ahead, after_refusal) = self.inner.shared.api.refreshes();
+        TokenRefreshes {
+            ahead,
+            after_refusal,
+        }
     }
 
     /// The server's clock now (Unix ms), correct even when the phone's clock is wrong.

@@ -28,6 +28,7 @@ mod uploads;
 pub use accounts::{AccountInfo, Accounts, ClientConfig};
 pub use client::{
     Client, ClientState, StateListener, TaskFailure, TaskFailureListener, TaskHandle,
+    TokenRefreshes,
 };
 pub use error::{Error, ErrorCode, Result, RetryClass};
 pub use homework::{

@@ -10,7 +10,7 @@ use lianxiao_tests::{
     Backend, DEMO_PASSWORD, TestServer,
     api::{Api, send},
     logins::*,
-    phone::{PATIENCE, Phone, config, find},
+    phone::{PATIENCE, Phone, PhoneProcess, config, find},
 };
 use reqwest::Method;
 
@@ -233,4 +233,106 @@ async fn a_session_ended_elsewhere_keeps_unsent_work_until_the_parent_signs_in_a
     let report = lead.get(&format!("/v1/notices/{id}/receipts")).await;
     assert_eq!(report.status, 200, "{:?}", report.body);
     assert_eq!(report.body["summary"]["acknowledged"], 1);
+}
+
+/// The phone process the tests below start (ignored in normal runs; see `PhoneProcess`).
+#[test]
+#[ignore = "a phone process the other tests start themselves"]
+fn phone_process() {
+    lianxiao_tests::phone::run_phone_process();
+}
+
+/// Two processes on one data directory (an app and its push service, the terminal client run
+/// twice) refresh the same account's token at the same moment. Rotating refresh tokens make a
+/// second refresh with the old token look like theft, and the server ends the session: each
+/// must take the lock and the tokens the other stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_phone_refresh_at_once_and_both_stay_signed_in() {
+    const TTL_MS: u64 = 2_000;
+    let server = server_with(&[("LIANXIAO_ACCESS_TTL_SECS", "2")]);
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let open = format!("open {url} {}", dir.path().display());
+    let mut app = PhoneProcess::spawn("phone_process", &[]);
+    app.ok(&open).await;
+    let user = app.ok(&format!("sign_in {PARENT_ONE_CHILD}")).await;
+    app.ok("sync").await;
+    let mut other = PhoneProcess::spawn("phone_process", &[]);
+    other.ok(&open).await;
+    assert_eq!(other.ok("active").await, user, "the same account");
+    other.ok("sync").await;
+
+    for round in 0..3 {
+        // Both hold a token past its refresh time (a wait for the token's life to pass, not
+        // a measurement): both refresh now, at once.
+        tokio::time::sleep(Duration::from_millis(TTL_MS + 100)).await;
+        app.send("sync");
+        other.send("sync");
+        let (a, b) = (app.answer("sync").await, other.answer("sync").await);
+        assert_eq!(
+            (a.as_str(), b.as_str()),
+            ("ok sync ", "ok sync "),
+            "round {round}"
+        );
+    }
+    assert_eq!(app.ok("state").await, "Offline", "not AuthExpired");
+    assert_eq!(other.ok("state").await, "Offline", "not AuthExpired");
+    app.quit().await;
+    other.quit().await;
+
+    // And the session is still the server's: this directory's tokens work.
+    let accounts = Accounts::open(config(&url, dir.path())).unwrap();
+    let client = accounts.active().await.unwrap().unwrap();
+    client.sync_now().await.expect("still signed in");
+}
+
+/// A token near its expiry is refreshed before the request that would get a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_near_its_expiry_is_refreshed_before_it_is_refused() {
+    let server = server_with(&[("LIANXIAO_ACCESS_TTL_SECS", "2")]);
+    let url = server.url();
+    let phone = Phone::sign_in(&url, PARENT_ONE_CHILD).await;
+    let before = phone.client.token_refreshes();
+    // Past half its life (the refresh point for a 2 s token), and past its end: without the
+    // refresh ahead this request would be refused first.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    phone.client.sync_now().await.unwrap();
+    let after = phone.client.token_refreshes();
+    assert_eq!(
+        after.ahead,
+        before.ahead + 1,
+        "refreshed ahead: {before:?} → {after:?}"
+    );
+    assert_eq!(
+        after.after_refusal, before.after_refusal,
+        "no 401 first: {before:?} → {after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_the_active_account_makes_the_other_one_active() {
+    let server = server_with(&[]);
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = Accounts::open(config(&url, dir.path())).unwrap();
+    let mother = accounts
+        .sign_in(PARENT_TWO_CHILDREN.into(), DEMO_PASSWORD.into())
+        .await
+        .unwrap();
+    let child = accounts
+        .sign_in(STUDENT_MAIN_1B.into(), DEMO_PASSWORD.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts.active().await.unwrap().unwrap().user_id(),
+        child.user_id()
+    );
+    accounts.sign_out(child.user_id()).await.unwrap();
+    let active = accounts
+        .active()
+        .await
+        .unwrap()
+        .expect("the mother is active");
+    assert_eq!(active.user_id(), mother.user_id());
+    active.sync_now().await.expect("and still signed in");
 }
