@@ -812,6 +812,10 @@ impl ServerProcess {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .env_remove("DATABASE_URL")
+            // As every test server (tests/src/lib.rs): no quiet hours nor digest window, so the
+            // bench measures the same work at any hour of the day.
+            .env("LIANXIAO_PUSH_QUIET_HOURS", "none")
+            .env("LIANXIAO_PUSH_DIGEST_WINDOW_SECS", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);

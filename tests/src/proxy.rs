@@ -321,3 +321,62 @@ async fn pipe(
     // The sender finished: pass the half-close on.
     let _ = to.shutdown().await;
 }
+
+/// An upstream that reads and discards everything: the far end of a link being measured.
+pub async fn sink() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the sink");
+    let addr = listener.local_addr().expect("sink address");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The rate in bit/s at which `proxy` forwards client → server when a client sends as fast as
+/// it can, over `bytes` after a warm-up of 64 KiB (past the bucket's small burst). Give it a
+/// proxy to [`sink`].
+///
+/// Each end reads the proxy's count before the clock at the start and after it at the end, so
+/// a measuring task the machine keeps waiting can only make the figure lower than what was
+/// forwarded, never higher: the figure is an upper bound test's safe side. How far below the
+/// limit it comes depends on the machine's load (`cargo bench --bench proxy_shaping`).
+pub async fn measure_up(proxy: &Proxy, bytes: u64) -> f64 {
+    const WARM_UP: u64 = 64 * 1024;
+    let mut s = TcpStream::connect(proxy.addr())
+        .await
+        .expect("connect to the proxy");
+    let at_first = proxy.bytes_up();
+    s.write_all(&vec![0u8; WARM_UP as usize])
+        .await
+        .expect("send the warm-up");
+    while proxy.bytes_up() - at_first < WARM_UP {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let start = Instant::now();
+    let before = proxy.bytes_up();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![7u8; 64 * 1024];
+        while s.write_all(&chunk).await.is_ok() {}
+    });
+    let forwarded = loop {
+        let forwarded = proxy.bytes_up() - before;
+        if forwarded >= bytes {
+            break forwarded;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let elapsed = start.elapsed().as_secs_f64();
+    writer.abort();
+    forwarded as f64 * 8.0 / elapsed
+}
