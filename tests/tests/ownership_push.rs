@@ -112,6 +112,14 @@ async fn another_accounts_registration_of_a_device_id_leaves_its_pushes_flowing(
     let text = report.to_string();
     assert!(!text.contains("device_id"), "{text}");
     assert!(!text.contains(device), "{text}");
+    // Nor does the published schema promise one.
+    let doc = lianxiao_tests::api::send(&base, Method::GET, "/v1/openapi.json", None, &[]).await;
+    let outcome = &doc.body["components"]["schemas"]["PushOutcome"];
+    assert!(outcome["properties"]["state"].is_object(), "{outcome}");
+    assert!(
+        outcome["properties"].get("device_id").is_none(),
+        "{outcome}"
+    );
 
     // A parent of another class, a student, a teacher of another school and the author
     // herself try the victim's device id with a token of their own: refused, nothing changes.

@@ -203,11 +203,12 @@ pub async fn unlink(tx: &mut Tx, user_id: &str, device_id: &str) -> ApiResult<()
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
-    forget_if_unlinked(tx, device_id).await
+    forget_if_unlinked(tx, device_id).await?;
+    Ok(())
 }
 
 /// The phone's row goes with its last account.
-async fn forget_if_unlinked(tx: &mut Tx, device_id: &str) -> ApiResult<()> {
+async fn forget_if_unlinked(tx: &mut Tx, device_id: &str) -> sqlx::Result<()> {
     sqlx::query(
         "DELETE FROM devices WHERE id = $1 \
          AND NOT EXISTS (SELECT 1 FROM device_accounts WHERE device_id = $1)",
@@ -219,7 +220,7 @@ async fn forget_if_unlinked(tx: &mut Tx, device_id: &str) -> ApiResult<()> {
 }
 
 /// A session ended: the phone it registered gets no more pushes for its account.
-pub async fn unlink_session(tx: &mut Tx, session_id: &str) -> ApiResult<()> {
+pub async fn unlink_session(tx: &mut Tx, session_id: &str) -> sqlx::Result<()> {
     if session_id.is_empty() {
         return Ok(());
     }
@@ -236,7 +237,7 @@ pub async fn unlink_session(tx: &mut Tx, session_id: &str) -> ApiResult<()> {
 
 /// Every phone link of `user_id` whose session has ended goes, inside the transaction that
 /// ended sessions (a new password, "sign out everywhere", a reused refresh token).
-pub async fn unlink_ended_sessions(tx: &mut Tx, user_id: &str) -> ApiResult<()> {
+pub async fn unlink_ended_sessions(tx: &mut Tx, user_id: &str) -> sqlx::Result<()> {
     let devices: Vec<String> = sqlx::query_scalar(
         "DELETE FROM device_accounts WHERE user_id = $1 AND session_id IN \
          (SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NOT NULL) \
