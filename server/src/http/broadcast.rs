@@ -135,6 +135,11 @@ async fn serve(
         Err(e) => return Err(anyhow::Error::from(e).into()),
     };
     let mut headers = HeaderMap::new();
+    // Our own types, never a browser's guess.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if file.ends_with(".m3u8") {
         let text = String::from_utf8_lossy(&bytes);
         let body = viewers::sign_playlist(&text, &grant.query());

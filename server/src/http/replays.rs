@@ -277,6 +277,10 @@ async fn serve(
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-cache"),
         );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         return Ok((headers, viewers::sign_playlist(&text, &grant.query())).into_response());
     }
     let mut response = tower_http::services::ServeFile::new(&path)
@@ -289,6 +293,10 @@ async fn serve(
     }
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     // A finished replay's segments never change.
     headers.insert(
         header::CACHE_CONTROL,
