@@ -19,7 +19,10 @@ use crate::{
     api::now_ms,
     client::Shared,
     outbox::OutboxKind,
-    store::{self, notification_settings::Stored},
+    store::{
+        self,
+        notification_settings::{Pending, SettingsPatch, Stored},
+    },
 };
 
 /// The settings as the screen shows them.
@@ -59,10 +62,52 @@ impl NotificationSettingsHandle {
     /// Replaces the settings (children left out go back to the defaults). Checked here as the
     /// server would (a child this account does not have, named twice: field `children`; quiet
     /// hours outside a day: `quiet_hours`), then shown at once and queued for the server.
+    /// Before the first sync the phone does not know the children yet: the server checks them
+    /// (a refusal shows among the outbox failures and the screen falls back to its copy).
     pub async fn update(&self, change: UpdateNotificationSettings) -> Result<SettingsView> {
-        let shared = self.shared().clone();
-        let current = view(&shared).await?;
-        check(&current.settings, &change)?;
+        let (known, current) = known_and_view(self.shared()).await?;
+        check(known.then_some(&current.settings), &change)?;
+        queue(self.shared(), Pending::Replace(change)).await
+    }
+
+    /// Applies `patch` to the settings as shown: the whole settings when the server's copy is
+    /// known; before the first sync only what was touched, laid over the server's copy when
+    /// it arrives (so a phone signed in a moment ago never resets what another phone set).
+    async fn change(&self, patch: SettingsPatch) -> Result<SettingsView> {
+        let shared = self.shared();
+        let (known, current) = known_and_view(shared).await?;
+        let pending = if known {
+            Pending::Replace(patch.apply(&current.settings))
+        } else {
+            match shared
+                .store
+                .read(store::notification_settings::get)
+                .await?
+                .pending
+            {
+                Some(Pending::Replace(whole)) => Pending::Replace(patch.apply(&as_settings(whole))),
+                Some(Pending::Patch { patch: earlier }) => Pending::Patch {
+                    patch: earlier.then(patch),
+                },
+                None => Pending::Patch { patch },
+            }
+        };
+        let change = match &pending {
+            Pending::Replace(whole) => whole.clone(),
+            Pending::Patch { patch } => patch.apply(&NotificationSettings {
+                quiet_hours: None,
+                children: Vec::new(),
+                updated_at: 0,
+            }),
+        };
+        check(known.then_some(&current.settings), &change)?;
+        queue(shared, pending).await
+    }
+}
+
+/// Shows `change` at once and queues it for the server, replacing an unsent earlier one.
+async fn queue(shared: &Arc<Shared>, change: Pending) -> Result<SettingsView> {
+    {
         let user_id = shared.user_id.clone();
         let body = serde_json::to_string(&change)?;
         shared
@@ -78,34 +123,39 @@ impl NotificationSettingsHandle {
                 store::notification_settings::set_pending(tx, &change, id)
             })
             .await?;
-        shared.settings_changed();
-        shared.outbox_enqueued();
-        view(&shared).await
     }
+    shared.settings_changed();
+    shared.outbox_enqueued();
+    view(shared).await
+}
 
+impl NotificationSettingsHandle {
     /// Turns kinds on or off for one child (a student or teacher: their own id), keeping the
-    /// rest as shown now.
+    /// rest as shown now (before the first sync: as the server has it).
     pub async fn set_kinds(
         &self,
         child_id: &str,
         kinds: NotificationKinds,
     ) -> Result<SettingsView> {
-        let mut change = as_change(&self.get().await?.settings);
-        match change.children.iter_mut().find(|c| c.child_id == child_id) {
-            Some(c) => c.kinds = kinds,
-            None => change.children.push(ChildNotifications {
+        self.change(SettingsPatch {
+            children: vec![ChildNotifications {
                 child_id: child_id.to_owned(),
                 kinds,
-            }),
-        }
-        self.update(change).await
+            }],
+            ..Default::default()
+        })
+        .await
     }
 
-    /// Sets or clears this account's own quiet hours, keeping the rest as shown now.
+    /// Sets or clears this account's own quiet hours, keeping the rest as shown now (before
+    /// the first sync: as the server has it).
     pub async fn set_quiet_hours(&self, quiet_hours: Option<QuietHours>) -> Result<SettingsView> {
-        let mut change = as_change(&self.get().await?.settings);
-        change.quiet_hours = quiet_hours;
-        self.update(change).await
+        self.change(SettingsPatch {
+            quiet_hours_set: true,
+            quiet_hours,
+            children: Vec::new(),
+        })
+        .await
     }
 
     /// Asks the server now (sync brings changes anyway; this is for a first screen before the
@@ -176,15 +226,35 @@ fn segment(s: &str) -> String {
         .collect()
 }
 
-fn as_change(settings: &NotificationSettings) -> UpdateNotificationSettings {
-    UpdateNotificationSettings {
-        quiet_hours: settings.quiet_hours,
-        children: settings.children.clone(),
+/// Settings made of a whole change (the base a later change before the first sync goes on).
+fn as_settings(change: UpdateNotificationSettings) -> NotificationSettings {
+    NotificationSettings {
+        quiet_hours: change.quiet_hours,
+        children: change.children,
+        updated_at: 0,
     }
 }
 
+/// Whether the phone knows which children the account has (a sync has run or brought the
+/// server's settings), and the settings as shown.
+async fn known_and_view(shared: &Arc<Shared>) -> Result<(bool, SettingsView)> {
+    let known = shared
+        .store
+        .read(|c| {
+            Ok(store::notification_settings::get(c)?.synced.is_some()
+                || store::sync_state::cursor(c)?.is_some())
+        })
+        .await?;
+    Ok((known, view(shared).await?))
+}
+
 /// The server's rules, so a change that would be refused is refused before it is queued.
-fn check(current: &NotificationSettings, change: &UpdateNotificationSettings) -> Result<()> {
+/// `current` is none before the first sync: which children the account has is the server's
+/// to check then.
+fn check(
+    current: Option<&NotificationSettings>,
+    change: &UpdateNotificationSettings,
+) -> Result<()> {
     if let Some(q) = change.quiet_hours
         && !q.is_valid()
     {
@@ -193,14 +263,14 @@ fn check(current: &NotificationSettings, change: &UpdateNotificationSettings) ->
             message: "quiet hours are minutes after midnight, 0 to 1439".into(),
         });
     }
-    let known: BTreeSet<&str> = current
-        .children
-        .iter()
-        .map(|c| c.child_id.as_str())
-        .collect();
+    let known: Option<BTreeSet<&str>> =
+        current.map(|s| s.children.iter().map(|c| c.child_id.as_str()).collect());
     let mut seen = BTreeSet::new();
     for c in &change.children {
-        if !known.contains(c.child_id.as_str()) {
+        if known
+            .as_ref()
+            .is_some_and(|k| !k.contains(c.child_id.as_str()))
+        {
             return Err(Error::Validation {
                 field: Some("children".into()),
                 message: format!("{} is not a child of this account", c.child_id),
@@ -259,11 +329,16 @@ fn defaults(conn: &rusqlite::Connection, user_id: &str) -> Result<NotificationSe
 /// The phone's unsent change over `base`: as the server will store it (children left out
 /// back to the defaults).
 fn overlay(base: NotificationSettings, stored: Stored) -> SettingsView {
-    let Some(change) = stored.pending else {
-        return SettingsView {
-            settings: base,
-            pending: false,
-        };
+    let change = match stored.pending {
+        None => {
+            return SettingsView {
+                settings: base,
+                pending: false,
+            };
+        }
+        Some(Pending::Replace(change)) => change,
+        // Only what was touched, over the server's copy (or the defaults until it comes).
+        Some(Pending::Patch { patch }) => patch.apply(&base),
     };
     let mut children: Vec<ChildNotifications> = base
         .children
@@ -333,7 +408,7 @@ mod tests {
             base.clone(),
             Stored {
                 synced: Some(base.clone()),
-                pending: Some(change),
+                pending: Some(Pending::Replace(change)),
             },
         );
         assert!(v.pending);
@@ -344,6 +419,71 @@ mod tests {
         let plain = overlay(base.clone(), Stored::default());
         assert!(!plain.pending);
         assert_eq!(plain.settings, base);
+    }
+
+    #[test]
+    fn a_change_before_the_first_sync_touches_only_what_it_names() {
+        let patch = SettingsPatch {
+            children: vec![ChildNotifications {
+                child_id: "b".into(),
+                kinds: kinds(false),
+            }],
+            ..Default::default()
+        }
+        .then(SettingsPatch {
+            quiet_hours_set: true,
+            quiet_hours: Some(QuietHours::SCHOOL_DEFAULT),
+            children: vec![],
+        });
+        // The server's copy, set on another phone: a's notices off, no quiet hours.
+        let server = settings(&[("a", false), ("b", true)]);
+        let v = overlay(
+            server.clone(),
+            Stored {
+                synced: Some(server),
+                pending: Some(Pending::Patch { patch }),
+            },
+        );
+        assert!(v.pending);
+        assert_eq!(v.settings.quiet_hours, Some(QuietHours::SCHOOL_DEFAULT));
+        assert_eq!(
+            v.settings.children[0].kinds,
+            kinds(false),
+            "a kept as the server has it"
+        );
+        assert_eq!(
+            v.settings.children[1].kinds,
+            kinds(false),
+            "b as changed here"
+        );
+        // Children are the server's to check before the first sync; the rest is checked here.
+        let change = UpdateNotificationSettings {
+            quiet_hours: None,
+            children: vec![ChildNotifications {
+                child_id: "unknown-yet".into(),
+                kinds: kinds(true),
+            }],
+        };
+        assert!(check(None, &change).is_ok());
+        let night = UpdateNotificationSettings {
+            quiet_hours: Some(QuietHours {
+                start_minute: 1440,
+                end_minute: 0,
+            }),
+            children: vec![],
+        };
+        assert!(check(None, &night).is_err());
+        // Stored by an earlier version: a whole change.
+        let old: Pending = serde_json::from_str(r#"{"children":[]}"#).unwrap();
+        assert!(matches!(old, Pending::Replace(_)));
+        let round: Pending = serde_json::from_str(
+            &serde_json::to_string(&Pending::Patch {
+                patch: SettingsPatch::default(),
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(round, Pending::Patch { .. }));
     }
 
     #[test]
@@ -362,14 +502,17 @@ mod tests {
             children: vec![child("z")],
         };
         assert_eq!(
-            field(check(&current, &stranger)).as_deref(),
+            field(check(Some(&current), &stranger)).as_deref(),
             Some("children")
         );
         let twice = UpdateNotificationSettings {
             quiet_hours: None,
             children: vec![child("a"), child("a")],
         };
-        assert_eq!(field(check(&current, &twice)).as_deref(), Some("children"));
+        assert_eq!(
+            field(check(Some(&current), &twice)).as_deref(),
+            Some("children")
+        );
         let night = UpdateNotificationSettings {
             quiet_hours: Some(QuietHours {
                 start_minute: 1440,
@@ -378,12 +521,12 @@ mod tests {
             children: vec![],
         };
         assert_eq!(
-            field(check(&current, &night)).as_deref(),
+            field(check(Some(&current), &night)).as_deref(),
             Some("quiet_hours")
         );
         assert!(
             check(
-                &current,
+                Some(&current),
                 &UpdateNotificationSettings {
                     quiet_hours: None,
                     children: vec![child("a")]

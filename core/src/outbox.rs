@@ -219,12 +219,23 @@ async fn send(shared: &Arc<Shared>, item: &OutboxItem) -> Result<Delivery> {
             Ok(Delivery::Watched(serde_json::from_value(answer).ok()))
         }
         OutboxKind::NotificationSettings => {
-            let body = item.body.as_deref().unwrap_or("{}").as_bytes();
+            use store::notification_settings::Pending;
+            let pending: Pending = serde_json::from_str(item.body.as_deref().unwrap_or("{}"))?;
+            let whole = match pending {
+                Pending::Replace(whole) => whole,
+                // Made before the first sync: laid over the server's copy as it is now.
+                Pending::Patch { patch } => {
+                    let now: lianxiao_protocol::NotificationSettings =
+                        api.get("/notification-settings", &[]).await?;
+                    patch.apply(&now)
+                }
+            };
+            let body = serde_json::to_vec(&whole)?;
             let s: lianxiao_protocol::NotificationSettings = api
                 .send_json(
                     reqwest::Method::PUT,
                     "/notification-settings",
-                    Some(body),
+                    Some(&body),
                     &item.key,
                 )
                 .await?;

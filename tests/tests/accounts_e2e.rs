@@ -336,3 +336,97 @@ async fn signing_out_the_active_account_makes_the_other_one_active() {
     assert_eq!(active.user_id(), mother.user_id());
     active.sync_now().await.expect("and still signed in");
 }
+
+/// A parent signs in on a new phone and, before its first sync, turns one child's notices
+/// off and sets quiet hours. The change is kept (not refused for a child the phone does not
+/// know yet), shown at once, and laid over what the server has when it goes: the other child's
+/// setting, made on another phone, stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_changed_before_the_first_sync_are_kept_and_merged_with_the_servers() {
+    use lianxiao_core::protocol::{NotificationKinds, NotificationSettings, QuietHours};
+    let server = server_with(&[]);
+    let url = server.url();
+    let kinds = |notices: bool, graded: bool| NotificationKinds {
+        notices,
+        homework_graded: graded,
+        ..Default::default()
+    };
+
+    // On the first phone: the second child's graded-homework pushes off.
+    let first = Phone::sign_in(&url, PARENT_TWO_CHILDREN).await;
+    first.client.sync_now().await.unwrap();
+    let settings = first.client.notification_settings();
+    let children: Vec<String> = settings
+        .get()
+        .await
+        .unwrap()
+        .settings
+        .children
+        .iter()
+        .map(|c| c.child_id.clone())
+        .collect();
+    assert_eq!(children.len(), 2);
+    settings
+        .set_kinds(&children[1], kinds(true, false))
+        .await
+        .unwrap();
+    first.outbox_drained().await;
+
+    // A new phone, signed in, not synced yet.
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = Accounts::open(config(&url, dir.path())).unwrap();
+    let phone = accounts
+        .sign_in(PARENT_TWO_CHILDREN.into(), DEMO_PASSWORD.into())
+        .await
+        .unwrap();
+    let settings = phone.notification_settings();
+    let view = settings
+        .set_kinds(&children[0], kinds(false, true))
+        .await
+        .expect("kept, not refused before the first sync");
+    assert!(view.pending);
+    let night = QuietHours {
+        start_minute: 21 * 60,
+        end_minute: 6 * 60,
+    };
+    let view = settings.set_quiet_hours(Some(night)).await.unwrap();
+    assert!(view.pending);
+    assert_eq!(view.settings.quiet_hours, Some(night));
+    let first_child = |s: &NotificationSettings| {
+        s.children
+            .iter()
+            .find(|c| c.child_id == children[0])
+            .map(|c| c.kinds)
+    };
+    assert_eq!(
+        first_child(&view.settings),
+        Some(kinds(false, true)),
+        "both changes show"
+    );
+
+    phone.start();
+    tokio::time::timeout(PATIENCE, phone.wait_outbox_empty())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(phone.outbox_failures().await.unwrap(), vec![]);
+    let parent = Api::login(&url, PARENT_TWO_CHILDREN).await;
+    let on_server: NotificationSettings =
+        serde_json::from_value(parent.get("/v1/notification-settings").await.body).unwrap();
+    assert_eq!(on_server.quiet_hours, Some(night));
+    assert_eq!(first_child(&on_server), Some(kinds(false, true)));
+    assert_eq!(
+        on_server
+            .children
+            .iter()
+            .find(|c| c.child_id == children[1])
+            .map(|c| c.kinds),
+        Some(kinds(true, false)),
+        "the other phone's setting is kept"
+    );
+    phone.sync_now().await.unwrap();
+    let view = settings.get().await.unwrap();
+    assert!(!view.pending);
+    assert_eq!(view.settings.quiet_hours, on_server.quiet_hours);
+    assert_eq!(view.settings.children, on_server.children);
+}

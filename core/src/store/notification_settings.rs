@@ -1,16 +1,81 @@
 //! The account's notification settings as synced, and the change waiting in the outbox.
 
-use lianxiao_protocol::{NotificationSettings, UpdateNotificationSettings};
+use lianxiao_protocol::{
+    ChildNotifications, NotificationSettings, QuietHours, UpdateNotificationSettings,
+};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 use super::from_json;
 use crate::{Result, outbox::OutboxKind};
+
+/// A change made on this phone and not yet confirmed. Also the body of its outbox item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Pending {
+    /// Only what the person touched, made before the phone had the server's copy (before the
+    /// first sync): laid over that copy once it is known — on the screen after a sync, and
+    /// on the wire, where the sender asks the server's copy first.
+    Patch { patch: SettingsPatch },
+    /// The whole settings, as the server will store them (stored so by earlier versions too).
+    Replace(UpdateNotificationSettings),
+}
+
+/// What a change made before the first sync touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SettingsPatch {
+    /// The quiet hours were set (to `quiet_hours`, none = cleared).
+    #[serde(default)]
+    pub quiet_hours_set: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+    /// Children whose kinds were set.
+    #[serde(default)]
+    pub children: Vec<ChildNotifications>,
+}
+
+impl SettingsPatch {
+    /// `later` laid over this one.
+    pub(crate) fn then(mut self, later: SettingsPatch) -> SettingsPatch {
+        if later.quiet_hours_set {
+            self.quiet_hours_set = true;
+            self.quiet_hours = later.quiet_hours;
+        }
+        for c in later.children {
+            match self.children.iter_mut().find(|m| m.child_id == c.child_id) {
+                Some(mine) => mine.kinds = c.kinds,
+                None => self.children.push(c),
+            }
+        }
+        self
+    }
+
+    /// The whole settings this patch makes of `base` (the server's copy).
+    pub(crate) fn apply(&self, base: &NotificationSettings) -> UpdateNotificationSettings {
+        let mut children = base.children.clone();
+        for c in &self.children {
+            match children.iter_mut().find(|b| b.child_id == c.child_id) {
+                Some(b) => b.kinds = c.kinds,
+                None => children.push(c.clone()),
+            }
+        }
+        children.sort_by(|a, b| a.child_id.cmp(&b.child_id));
+        UpdateNotificationSettings {
+            quiet_hours: if self.quiet_hours_set {
+                self.quiet_hours
+            } else {
+                base.quiet_hours
+            },
+            children,
+        }
+    }
+}
 
 /// What the store holds: the server's copy and the unconfirmed change, if any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Stored {
     pub synced: Option<NotificationSettings>,
-    pub pending: Option<UpdateNotificationSettings>,
+    pub pending: Option<Pending>,
 }
 
 pub(crate) fn get(conn: &Connection) -> Result<Stored> {
@@ -57,11 +122,7 @@ pub(crate) fn remove_synced(conn: &Connection) -> Result<()> {
 /// sent are dropped from the outbox: each change replaces the whole settings, so only the
 /// last needs to go (one that is being sent right now finishes, and its answer is kept only
 /// if nothing newer is).
-pub(crate) fn set_pending(
-    conn: &Connection,
-    change: &UpdateNotificationSettings,
-    outbox_id: i64,
-) -> Result<()> {
+pub(crate) fn set_pending(conn: &Connection, change: &Pending, outbox_id: i64) -> Result<()> {
     conn.prepare_cached("DELETE FROM outbox WHERE kind = ?1 AND state = 'pending' AND id <> ?2")?
         .execute(params![
             OutboxKind::NotificationSettings.as_str(),
