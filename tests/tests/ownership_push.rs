@@ -2,7 +2,7 @@
 //! the recipients' device ids; another account registering someone's device id neither cuts
 //! off nor redirects their pushes; and a session that ends on the server (sign-out) takes its
 //! phone's link with it, so the signed-out phone gets no more pushes for that account. Against
-//! the local Getui fake, on SQLite or PostgreSQL (`LIANXIAO_TEST_BACKEND=postgres`).
+//! the local FCM fake, on SQLite or PostgreSQL (`LIANXIAO_TEST_BACKEND=postgres`).
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ async fn register(api: &Api, device_id: &str, token: &str) -> Reply {
         &format!("/v1/devices/{device_id}"),
         Some(json!({
             "platform": "android",
-            "provider": "getui",
+            "provider": "fcm",
             "token": token,
             "app_version": "1.0.0",
             "locale": "zh-CN",
@@ -88,7 +88,7 @@ fn reach(report: &Value, user_id: &str) -> String {
 /// The accounts the fake has delivered pushes for to `token`.
 fn accounts_pushed(fakes: &Fakes, token: &str) -> Vec<String> {
     fakes
-        .getui
+        .fcm
         .delivered_to(token)
         .into_iter()
         .map(|d| d.account_id)
@@ -96,7 +96,7 @@ fn accounts_pushed(fakes: &Fakes, token: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_accounts_registration_of_a_device_id_leaves_its_pushes_flowing() {
+async fn the_author_of_a_notice_does_not_learn_the_recipients_device_ids() {
     let fakes = Fakes::start().await;
     let server = server(&fakes);
     let base = server.url();
@@ -106,7 +106,6 @@ async fn another_accounts_registration_of_a_device_id_leaves_its_pushes_flowing(
     let r = register(&li, device, "cid-li-phone").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
-    // The author's report names no device id: nothing to learn the victim's id from.
     let report = post_and_settle(&server, &lead, "开学通知").await;
     assert_eq!(reach(&report, &li.user_id()), "delivered", "{report}");
     let text = report.to_string();
@@ -120,6 +119,21 @@ async fn another_accounts_registration_of_a_device_id_leaves_its_pushes_flowing(
         outcome["properties"].get("device_id").is_none(),
         "{outcome}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_accounts_registration_of_a_device_id_leaves_its_pushes_flowing() {
+    let fakes = Fakes::start().await;
+    let server = server(&fakes);
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let li = Api::login(&base, PARENT_ONE_CHILD).await;
+    // An id the attacker learned somehow (an old report, a log, a shared screenshot).
+    let device = "lx-li-family-phone-1";
+    let r = register(&li, device, "cid-li-phone").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let report = post_and_settle(&server, &lead, "开学通知").await;
+    assert_eq!(reach(&report, &li.user_id()), "delivered", "{report}");
 
     // A parent of another class, a student, a teacher of another school and the author
     // herself try the victim's device id with a token of their own: refused, nothing changes.
@@ -156,7 +170,7 @@ async fn another_accounts_registration_of_a_device_id_leaves_its_pushes_flowing(
         LEAD_TEACHER,
     ] {
         assert!(
-            fakes.getui.delivered_to(&format!("cid-{login}")).is_empty(),
+            fakes.fcm.delivered_to(&format!("cid-{login}")).is_empty(),
             "{login}"
         );
     }
@@ -193,7 +207,7 @@ async fn after_sign_out_no_push_for_that_account_reaches_the_phone() {
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
     post_and_settle(&server, &lead, "第一条").await;
-    assert_eq!(fakes.getui.delivered_to(token).len(), 2);
+    assert_eq!(fakes.fcm.delivered_to(token).len(), 2);
 
     // 李 signs out; the phone's farewell (DELETE /v1/devices) never arrives.
     let r = lianxiao_tests::api::send(
@@ -244,9 +258,9 @@ async fn after_sign_out_no_push_for_that_account_reaches_the_phone() {
         .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
-    let before = fakes.getui.delivered_to(token).len();
+    let before = fakes.fcm.delivered_to(token).len();
     let report = post_and_settle(&server, &lead, "第四条").await;
     assert_eq!(reach(&report, &li.user_id()), "no_device", "{report}");
     assert_eq!(reach(&report, &zhao.user_id()), "no_device", "{report}");
-    assert_eq!(fakes.getui.delivered_to(token).len(), before);
+    assert_eq!(fakes.fcm.delivered_to(token).len(), before);
 }
