@@ -36,6 +36,7 @@ import org.lianxiao.core.NoticeView
 import org.lianxiao.core.PostNotice
 import org.lianxiao.core.SecureStorage
 import org.lianxiao.core.StudentReportLine
+import org.lianxiao.core.ktx.EVENT_TIMEOUT_MS
 import org.lianxiao.core.UploadPurpose
 import org.lianxiao.core.UploadRequest
 import org.lianxiao.core.UploadState
@@ -45,6 +46,18 @@ import org.lianxiao.core.ktx.flow
 
 private const val PASSWORD = "lianxiao-demo"
 private const val DAY_MS = 86_400_000L
+
+/**
+ * Polls [check] until it is true, for at most [EVENT_TIMEOUT_MS] (generous: nothing is timed,
+ * the bound turns a hang into a failure on a busy 2-core machine; 20 s was seen too short).
+ */
+suspend fun awaitTrue(what: String, check: suspend () -> Boolean) {
+    val deadline = System.nanoTime() + EVENT_TIMEOUT_MS * 1_000_000
+    while (!check()) {
+        if (System.nanoTime() > deadline) fail("waited ${EVENT_TIMEOUT_MS / 1000} s for $what in vain")
+        delay(50)
+    }
+}
 
 /** A photo of a page as the picker hands it over: a PNG file at [file]'s path. */
 private fun photo(file: File, width: Int = 2000, height: Int = 1500): String {
@@ -59,8 +72,20 @@ private fun bytesFile(file: File, size: Int): String {
     return file.path
 }
 
+/**
+ * What every test server starts with unless a test is about it (as tests/src/lib.rs does for the
+ * Rust tests): pushes go out as they are queued, with no digest window holding a phone's next
+ * pushes and no quiet hours holding them at night (the suite runs at any hour; 20:00 UTC is
+ * 04:00 in China). A test about them passes its own values to [ServerProcess] and moves the
+ * server's clock (LIANXIAO_TEST_CLOCK=1, PUT /v1/test/clock).
+ */
+val PUSH_ANY_HOUR = mapOf(
+    "LIANXIAO_PUSH_QUIET_HOURS" to "none",
+    "LIANXIAO_PUSH_DIGEST_WINDOW_SECS" to "0",
+)
+
 /** The real server binary in a fresh data directory; restartable on the same port. */
-class ServerProcess {
+class ServerProcess(private val env: Map<String, String> = emptyMap()) {
     private val binary = System.getenv("LIANXIAO_SERVER_BIN") ?: error("LIANXIAO_SERVER_BIN is not set")
     private val dataDir: File = Files.createTempDirectory("lianxiao-kt-").toFile()
     private var process: Process? = null
@@ -85,13 +110,16 @@ class ServerProcess {
                 "LIANXIAO_LIVEKIT_URL" to "ws://127.0.0.1:7880",
                 "LIVEKIT_API_KEY" to "APIlianxiaoKt",
                 "LIVEKIT_API_SECRET" to "a-kotlin-test-secret-long-enough-for-hs256",
-            ),
+            ) + PUSH_ANY_HOUR + env,
         )
         val p = builder.start()
         val line = p.inputStream.bufferedReader().readLine() ?: error("the server printed nothing")
         url = line.trim().substringAfterLast(' ')
         process = p
     }
+
+    /** The running server's process id. */
+    fun pid(): Long = process!!.pid()
 
     fun stop() {
         process?.destroyForcibly()?.waitFor()
@@ -115,7 +143,7 @@ class MemoryStorage : SecureStorage {
 class Collector : NoticeListener {
     val lists = LinkedBlockingQueue<List<NoticeView>>()
     override fun onNotices(notices: List<NoticeView>) { lists.put(notices) }
-    fun next(seconds: Long = 20): List<NoticeView> =
+    fun next(seconds: Long = EVENT_TIMEOUT_MS / 1000): List<NoticeView> =
         lists.poll(seconds, TimeUnit.SECONDS) ?: error("no callback within $seconds s")
 }
 
@@ -134,12 +162,38 @@ class BindingsTest {
         server.stop()
     }
 
-    private suspend fun until(what: String, check: suspend () -> Boolean) {
-        repeat(400) {
-            if (check()) return
-            delay(50)
+    private suspend fun until(what: String, check: suspend () -> Boolean) = awaitTrue(what, check)
+
+    @Test fun theTestServerPushesAtAnyHour() {
+        // A school that set no policy has the server's default: no quiet hours on a test server,
+        // so a push queued at 04:00 China time goes out at once (PushTest waits for it).
+        val http = java.net.http.HttpClient.newHttpClient()
+        fun call(method: String, path: String, body: String?, token: String?): String {
+            val request = java.net.http.HttpRequest.newBuilder(java.net.URI.create(server.url.trimEnd('/') + path))
+                .header("Content-Type", "application/json")
+                .method(
+                    method,
+                    body?.let { java.net.http.HttpRequest.BodyPublishers.ofString(it) }
+                        ?: java.net.http.HttpRequest.BodyPublishers.noBody(),
+                )
+                .apply { if (token != null) header("Authorization", "Bearer $token") }
+                .build()
+            val answer = http.send(request, java.net.http.HttpResponse.BodyHandlers.ofString())
+            assertEquals(answer.body(), 200, answer.statusCode())
+            return answer.body()
         }
-        fail("timed out waiting for $what")
+        fun field(json: String, name: String) =
+            Regex(""""$name"\s*:\s*("([^"]*)"|-?\d+)""").find(json)!!.groupValues.let { it[2].ifEmpty { it[1] } }
+        val signedIn = call("POST", "/v1/auth/login", """{"login":"sa_liu","password":"$PASSWORD"}""", null)
+        val membership = Regex("""\{[^{}]*"role"\s*:\s*"school_admin"[^{}]*\}""").find(signedIn)!!.value
+        val policy = call("GET", "/v1/schools/${field(membership, "school_id")}/push-policy", null, field(signedIn, "access_token"))
+        assertEquals("no quiet hours: $policy", field(policy, "start_minute"), field(policy, "end_minute"))
+        // No route shows the digest window: the process's own environment does (Linux).
+        val environ = File("/proc/${server.pid()}/environ")
+        if (environ.exists()) {
+            val vars = environ.readText().split('\u0000')
+            assertTrue("no digest window", "LIANXIAO_PUSH_DIGEST_WINDOW_SECS=0" in vars)
+        }
     }
 
     private suspend fun postToMyClasses(teacher: Client, title: String, ack: Boolean): String {
@@ -278,7 +332,7 @@ class BindingsTest {
                 contentType = "application/pdf",
             ),
         )
-        val serverId = withTimeout(20_000) { uploads.wait(upload) }
+        val serverId = withTimeout(EVENT_TIMEOUT_MS) { uploads.wait(upload) }
         assertEquals(UploadState.DONE, uploads.status(upload)!!.state)
         assertEquals(30_000uL, uploads.status(upload)!!.sent)
         val edited = th.edit(hw.id, EditHomework(attachmentIds = listOf(serverId)))
@@ -305,7 +359,7 @@ class BindingsTest {
         val handin = work.handIn(hw.id)
         assertTrue(handin.state != HandinState.FAILED)
         assertEquals("图上有一只小猫。", handin.text)
-        val delivered = withTimeout(20_000) {
+        val delivered = withTimeout(EVENT_TIMEOUT_MS) {
             work.flow(hw.id).first { it?.work?.single()?.state is WorkState.Delivered }
         }!!
         val state = delivered.work.single().state as WorkState.Delivered

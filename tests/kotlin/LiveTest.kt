@@ -36,6 +36,7 @@ import org.lianxiao.core.RenditionChoice
 import org.lianxiao.core.RenditionReason
 import org.lianxiao.core.ScheduleLesson
 import org.lianxiao.core.VideoQuality
+import org.lianxiao.core.ktx.EVENT_TIMEOUT_MS
 import org.lianxiao.core.ktx.LiveUpdate
 import org.lianxiao.core.ktx.lesson
 
@@ -73,13 +74,7 @@ class LiveTest {
         server.stop()
     }
 
-    private suspend fun until(what: String, check: () -> Boolean) {
-        repeat(400) {
-            if (check()) return
-            delay(50)
-        }
-        fail("timed out waiting for $what")
-    }
+    private suspend fun until(what: String, check: () -> Boolean) = awaitTrue(what) { check() }
 
     private suspend fun lessonSoon(teacher: Client, mode: LessonMode, inMs: Long): String {
         val start = teacher.serverNow() + inMs
@@ -125,7 +120,7 @@ class LiveTest {
         val live = student.live()
         assertFalse(live.dataSaver())
         val renditions = CopyOnWriteArrayList<RenditionChoice>()
-        withTimeout(20_000) {
+        withTimeout(EVENT_TIMEOUT_MS) {
             var session: LiveSession? = null
             // Collecting joins; cancelling the collector leaves.
             val job = live.lesson(id, RecordingMedia()).onEach {
@@ -153,7 +148,7 @@ class LiveTest {
         // The data saver on mobile data: a broadcast joined now plays audio only.
         live.setDataSaver(true)
         assertTrue(live.dataSaver())
-        withTimeout(20_000) {
+        withTimeout(EVENT_TIMEOUT_MS) {
             val choice = live.lesson(id, RecordingMedia())
                 .filterIsInstance<LiveUpdate.Rendition>()
                 .first().choice

@@ -20,6 +20,7 @@ import org.lianxiao.core.Client
 import org.lianxiao.core.ClientConfig
 import org.lianxiao.core.LianxiaoException
 import org.lianxiao.core.NotificationKinds
+import org.lianxiao.core.ktx.EVENT_TIMEOUT_MS
 import org.lianxiao.core.ktx.flow
 import org.lianxiao.core.ktx.kindsOf
 
@@ -56,12 +57,12 @@ class NotificationSettingsTest {
         val shown = first.notificationSettings().setKinds(child.id, off)
         assertFalse(shown.kindsOf(child.id)!!.homeworkGraded)
         assertTrue(shown.kindsOf(other.id)!!.homeworkGraded)
-        val settled = withTimeout(20_000) { first.notificationSettings().flow().first { !it.pending } }
+        val settled = withTimeout(EVENT_TIMEOUT_MS) { first.notificationSettings().flow().first { !it.pending } }
         assertEquals(0uL, first.outboxPending())
         assertTrue(settled.settings.updatedAt > 0)
 
         second.syncNow()
-        val seen = withTimeout(20_000) {
+        val seen = withTimeout(EVENT_TIMEOUT_MS) {
             second.notificationSettings().flow().first { it.settings.updatedAt == settled.settings.updatedAt }
         }
         assertFalse(seen.kindsOf(child.id)!!.homeworkGraded)

@@ -25,6 +25,7 @@ import org.lianxiao.core.PushKind
 import org.lianxiao.core.PushProvider
 import org.lianxiao.core.RegisterDevice
 import org.lianxiao.core.RegistrationState
+import org.lianxiao.core.ktx.EVENT_TIMEOUT_MS
 import org.lianxiao.core.ktx.badgeFlow
 import org.lianxiao.core.ktx.pushData
 
@@ -53,7 +54,7 @@ class PushTest {
         val parent = family.signIn("p_li", PUSH_PASSWORD).also { it.start() }
         val devices = family.devices()
         devices.setPushToken(RegisterDevice(DevicePlatform.ANDROID, PushProvider.LOG, "kt-log-1", "1.0.0", "zh-CN"))
-        withTimeout(20_000) {
+        withTimeout(EVENT_TIMEOUT_MS) {
             while (devices.registrations().any { it.state != RegistrationState.REGISTERED }) delay(100)
         }
         assertEquals(listOf(parent.userId()), devices.registrations().map { it.userId })
@@ -63,7 +64,7 @@ class PushTest {
         val classes = teacher.classes().map { it.id }
         teacher.notices().post(PostNotice(title = "运动会", body = "周五", audience = NoticeAudience.Classes(classes)))
         teacher.start()
-        val noticeId = withTimeout(20_000) {
+        val noticeId = withTimeout(EVENT_TIMEOUT_MS) {
             var id: String? = null
             while (id == null) {
                 id = teacher.notices().list(NoticeFilter(null, false)).firstOrNull { !it.notice.id.startsWith("local-") }?.notice?.id
@@ -77,10 +78,10 @@ class PushTest {
         assertEquals(PushKind.NOTICE, target.kind)
         assertEquals(noticeId, target.id)
         assertTrue(target.inStore)
-        assertEquals(1u, withTimeout(20_000) { parent.notifications().badgeFlow().first { it == 1u } })
+        assertEquals(1u, withTimeout(EVENT_TIMEOUT_MS) { parent.notifications().badgeFlow().first { it == 1u } })
 
         parent.notices().markRead(noticeId)
-        assertEquals(0u, withTimeout(20_000) { parent.notifications().badgeFlow().first { it == 0u } })
+        assertEquals(0u, withTimeout(EVENT_TIMEOUT_MS) { parent.notifications().badgeFlow().first { it == 0u } })
 
         try {
             devices.pushReceived(mapOf("kind" to "notice"))

@@ -6,12 +6,15 @@ Prints `N passed, N failed` and exits non-zero on failure.
 """
 
 import asyncio
+import json
 import os
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
+import urllib.request
 import zlib
 
 import lianxiao_ffi as lx
@@ -20,10 +23,21 @@ PASSWORD = "lianxiao-demo"
 DAY_MS = 86_400_000
 
 
+# What every test server starts with unless a test is about it (as tests/src/lib.rs does for
+# the Rust tests): pushes go out as they are queued, with no digest window holding a phone's
+# next pushes and no quiet hours holding them at night (the suite runs at any hour; 20:00 UTC
+# is 04:00 in China). A test about quiet hours or the digest passes its own values to
+# `Server(env=...)` and moves the server's clock (LIANXIAO_TEST_CLOCK=1, PUT /v1/test/clock).
+PUSH_ANY_HOUR = {
+    "LIANXIAO_PUSH_QUIET_HOURS": "none",
+    "LIANXIAO_PUSH_DIGEST_WINDOW_SECS": "0",
+}
+
+
 class Server:
     """The real lianxiao-server in a fresh data directory, on a free port."""
 
-    def __init__(self):
+    def __init__(self, env=None):
         self.dir = tempfile.mkdtemp(prefix="lianxiao-py-")
         binary = os.environ["LIANXIAO_SERVER_BIN"]
         subprocess.run(
@@ -33,18 +47,20 @@ class Server:
         )
         # A LiveKit address and key pair so interactive lessons mint tokens; no LiveKit server
         # runs here (joining needs none: the phone's media engine is a fake in these tests).
-        env = dict(
+        process_env = dict(
             os.environ,
             LIANXIAO_LIVEKIT_URL="ws://127.0.0.1:7880",
             LIVEKIT_API_KEY="APIlianxiaoPy",
             LIVEKIT_API_SECRET="a-python-test-secret-long-enough-for-hs256",
+            **PUSH_ANY_HOUR,
         )
+        process_env.update(env or {})
         self.proc = subprocess.Popen(
             [binary, "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env=env,
+            env=process_env,
         )
         line = self.proc.stdout.readline()
         self.url = line.strip().rsplit(" ", 1)[-1]
@@ -91,11 +107,11 @@ async def sign_in_sync_and_list(server):
     )
     assert posted.post == lx.DeliveryState.PENDING
     teacher.start()
-    for _ in range(100):
-        if await teacher.outbox_pending() == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert await teacher.outbox_pending() == 0
+
+    async def drained():
+        return await teacher.outbox_pending() == 0
+
+    await until("empty outbox", drained)
     assert any(k.startswith("lianxiao.tokens.") for k in storage.values), "tokens in the app's storage"
 
     parent = await device.sign_in("p_li", PASSWORD)
@@ -106,6 +122,36 @@ async def sign_in_sync_and_list(server):
     assert view.acknowledged in (lx.DeliveryState.PENDING, lx.DeliveryState.DELIVERED)
     names = sorted(a.login for a in await device.list())
     assert names == ["p_li", "t_wang"], names
+
+
+def http_json(server, method, path, body=None, token=None):
+    """One plain HTTP call to the server (no core in between); the decoded JSON answer."""
+    request = urllib.request.Request(
+        server.url.rstrip("/") + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=EVENT_TIMEOUT_S) as answer:
+        return json.loads(answer.read())
+
+
+async def the_test_server_pushes_at_any_hour(server):
+    # The school's policy when it set none is the server's default: no quiet hours here, so a
+    # push queued at 04:00 China time goes out at once (test_push.py waits for it).
+    signed_in = http_json(server, "POST", "/v1/auth/login", {"login": "sa_liu", "password": PASSWORD})
+    school = next(m["school_id"] for m in signed_in["user"]["memberships"] if m["role"] == "school_admin")
+    policy = http_json(server, "GET", f"/v1/schools/{school}/push-policy", token=signed_in["access_token"])
+    quiet = policy["quiet_hours"]
+    assert quiet["start_minute"] == quiet["end_minute"], f"the test server keeps quiet hours: {policy}"
+    # No route shows the digest window: the process's own environment does (Linux).
+    environ = f"/proc/{server.proc.pid}/environ"
+    if os.path.exists(environ):
+        with open(environ, "rb") as f:
+            variables = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        assert variables.get(b"LIANXIAO_PUSH_DIGEST_WINDOW_SECS") == b"0", "the test server holds pushes in a digest"
 
 
 async def typed_errors(server):
@@ -147,13 +193,23 @@ def png(path, width=640, height=480):
     return path
 
 
-async def until(what, check, tries=400):
-    for _ in range(tries):
+# How long a test waits for an event (a push delivered, an outbox drained, a grade synced)
+# before it fails. Nothing is timed: this only turns a hang into a failure. Generous because
+# the suite runs on busy 2-core machines (a load of 5 beside other builds) where the server,
+# the core's tasks and Python share two cores; 5 s and 20 s were seen to be too short there.
+EVENT_TIMEOUT_S = 120.0
+
+
+async def until(what, check, timeout=EVENT_TIMEOUT_S, poll=0.05):
+    """Polls `check` (a coroutine function) until it returns something true."""
+    deadline = time.monotonic() + timeout
+    while True:
         value = await check()
         if value:
             return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what} in vain")
+        await asyncio.sleep(poll)
 
 
 class HomeworkCollector(lx.HomeworkListener):
@@ -491,6 +547,7 @@ def main():
     passed = failed = 0
     try:
         for test in (
+            the_test_server_pushes_at_any_hour,
             sign_in_sync_and_list,
             typed_errors,
             homework_from_teacher_to_student_to_parent,

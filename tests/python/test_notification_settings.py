@@ -13,16 +13,7 @@ import traceback
 
 import lianxiao_ffi as lx
 
-from test_bindings import PASSWORD, MemoryStorage, Server, accounts
-
-
-async def until(what, check, tries=300):
-    for _ in range(tries):
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from test_bindings import PASSWORD, MemoryStorage, Server, accounts, until
 
 
 class SettingsCollector(lx.NotificationSettingsListener):

@@ -19,18 +19,14 @@ import urllib.request
 import lianxiao_ffi as lx
 
 from test_bindings import PASSWORD, MemoryStorage, Server, accounts
+from test_bindings import until as wait_until
 
 # Transcoding on a busy 2-core machine: a generous deadline, never asserted as a time.
-SLOW_TRIES = 3000
+SLOW_TIMEOUT_S = 300.0
 
 
-async def until(what, check, tries=SLOW_TRIES):
-    for _ in range(tries):
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+async def until(what, check):
+    return await wait_until(what, check, timeout=SLOW_TIMEOUT_S, poll=0.1)
 
 
 def mp4(path, secs=6):

@@ -7,6 +7,13 @@ import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeout
 import org.lianxiao.core.Client
 import org.lianxiao.core.ClientState
 import org.lianxiao.core.Homework
@@ -38,6 +45,35 @@ import org.lianxiao.core.UploadStatus
 import org.lianxiao.core.Uploads
 import org.lianxiao.core.WorkKind
 import org.lianxiao.core.WorkState
+
+/**
+ * How long a test waits for an event (a value through a Flow, a subscription) before it fails.
+ * Nothing here is timed: the bound only turns a hang into a failure. Generous because the suite
+ * runs on busy 2-core machines where the JVM (JIT, GC, thread start) can stall for seconds beside
+ * other builds: 5 s timed out there.
+ */
+const val EVENT_TIMEOUT_MS = 120_000L
+
+/**
+ * Collects [flow] on [Dispatchers.Default] into an unbounded queue, so a test takes the values
+ * one at a time with [next] and pushes the next change only after the collector has the last.
+ * The adapters' Flows are conflated on purpose (a slow screen gets the newest list): a test that
+ * pushes twice without waiting lets the first push be dropped, and a `take(n)` then waits for
+ * ever. Step in lockstep with the collector instead.
+ */
+class Collecting<T>(scope: CoroutineScope, flow: Flow<T>) {
+    private val values = Channel<T>(Channel.UNLIMITED)
+    private val job: Job = scope.launch(Dispatchers.Default) {
+        flow.collect { values.send(it) }
+        values.close()
+    }
+
+    /** The next value the collector got. */
+    suspend fun next(): T = withTimeout(EVENT_TIMEOUT_MS) { values.receive() }
+
+    /** Waits for a finite flow (`take(n)`) to complete: its subscription has ended then. */
+    suspend fun finish() = withTimeout(EVENT_TIMEOUT_MS) { job.join() }
+}
 
 /** Counts cancellations, as the core's handle stops its task. */
 class FakeTaskHandle : TaskHandle(NoHandle) {
@@ -78,7 +114,7 @@ class FakeNotices(@Volatile var current: List<NoticeView> = ArrayList()) : Notic
         }
     }
 
-    fun awaitSubscribed() = check(subscribed.await(5, TimeUnit.SECONDS)) { "never subscribed" }
+    fun awaitSubscribed() = check(subscribed.await(EVENT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) { "never subscribed" }
 }
 
 class FakeClient(@Volatile var state: ClientState = ClientState.OFFLINE) : Client(NoHandle) {
@@ -148,7 +184,7 @@ class FakeSource<T>(@Volatile var current: T) {
         }
     }
 
-    fun awaitSubscribed() = check(subscribed.await(5, TimeUnit.SECONDS)) { "never subscribed" }
+    fun awaitSubscribed() = check(subscribed.await(EVENT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) { "never subscribed" }
 }
 
 class FakeHomework(list: List<HomeworkView> = ArrayList()) : HomeworkHandle(NoHandle) {

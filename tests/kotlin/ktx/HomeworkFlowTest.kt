@@ -5,7 +5,6 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.take
-import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -24,16 +23,11 @@ class HomeworkFlowTest {
         val first = ArrayList<HomeworkView>()
         val second = ArrayList<HomeworkView>()
         val homework = FakeHomework(first)
-        val seen = withTimeout(5_000) {
-            homework.flow().take(2).also {
-                launch(Dispatchers.Default) {
-                    homework.source.awaitSubscribed()
-                    homework.source.push(second)
-                }
-            }.toList()
-        }
-        assertSame(first, seen[0])
-        assertSame(second, seen[1])
+        val seen = Collecting(this, homework.flow().take(2))
+        assertSame(first, seen.next())
+        homework.source.push(second)
+        assertSame(second, seen.next())
+        seen.finish()
         assertEquals(1, homework.source.handles.single().cancels.get())
     }
 
@@ -42,7 +36,7 @@ class HomeworkFlowTest {
         val homework = FakeHomework()
         val received = CompletableDeferred<Unit>()
         val job = launch(Dispatchers.Default) { homework.flow().collect { received.complete(Unit) } }
-        withTimeout(5_000) { received.await() }
+        withTimeout(EVENT_TIMEOUT_MS) { received.await() }
         assertEquals(0, homework.source.handles[0].cancels.get())
         job.cancelAndJoin()
         assertEquals(1, homework.source.handles[0].cancels.get())
@@ -52,19 +46,15 @@ class HomeworkFlowTest {
     @Test
     fun oneHomeworkFollowsItsStateAndSkipsOthersChanges() = runBlocking<Unit> {
         val homework = FakeHomework(listOf(homeworkView("a"), homeworkView("b")))
-        val states = withTimeout(5_000) {
-            val collected = CompletableDeferred<List<HomeworkView?>>()
-            launch(Dispatchers.Default) { collected.complete(homework.flow("a").take(3).toList()) }
-            homework.source.awaitSubscribed()
-            // b changes: nothing for a's screen.
-            homework.source.push(listOf(homeworkView("a"), homeworkView("b", WorkState.Draft)))
-            homework.source.push(listOf(homeworkView("a", WorkState.Uploading(500uL, 1000uL))))
-            homework.source.push(emptyList())
-            collected.await()
-        }
-        assertEquals(WorkState.NotStarted, states[0]!!.work[0].state)
-        assertEquals(0.5f, states[1]!!.work[0].state.uploadFraction)
-        assertNull("gone once deleted", states[2])
+        val states = Collecting(this, homework.flow("a").take(3))
+        assertEquals(WorkState.NotStarted, states.next()!!.work[0].state)
+        // b changes: nothing for a's screen.
+        homework.source.push(listOf(homeworkView("a"), homeworkView("b", WorkState.Draft)))
+        homework.source.push(listOf(homeworkView("a", WorkState.Uploading(500uL, 1000uL))))
+        assertEquals(0.5f, states.next()!!.work[0].state.uploadFraction)
+        homework.source.push(emptyList())
+        assertNull("gone once deleted", states.next())
+        states.finish()
         assertNull(WorkState.Draft.uploadFraction)
     }
 
@@ -73,7 +63,7 @@ class HomeworkFlowTest {
         val uploads = FakeUploads(listOf(upload(1, 0uL)))
         val gate = CompletableDeferred<Unit>()
         val seen = mutableListOf<List<UploadStatus>>()
-        withTimeout(5_000) {
+        withTimeout(EVENT_TIMEOUT_MS) {
             val job = launch(Dispatchers.Default) {
                 uploads.flow().collect {
                     seen += it
@@ -94,15 +84,14 @@ class HomeworkFlowTest {
     @Test
     fun oneUploadIsNullOnceCancelled() = runBlocking<Unit> {
         val uploads = FakeUploads(listOf(upload(7, 250uL)))
-        val seen = withTimeout(5_000) {
-            val collected = CompletableDeferred<List<UploadStatus?>>()
-            launch(Dispatchers.Default) { collected.complete(uploads.flow(7L).take(2).toList()) }
-            uploads.source.awaitSubscribed()
-            uploads.source.push(listOf(upload(8, 0uL)))
-            collected.await()
-        }
-        assertEquals(0.25f, seen[0]!!.fraction)
-        assertNull(seen[1])
+        val seen = Collecting(this, uploads.flow(7L).take(2))
+        // The current queue first; pushing before the collector had it would let the conflated
+        // flow drop it (the timeouts seen under load).
+        assertEquals(0.25f, seen.next()!!.fraction)
+        uploads.source.push(listOf(upload(8, 0uL)))
+        assertNull(seen.next())
+        seen.finish()
+        assertEquals(1, uploads.source.handles.single().cancels.get())
         assertEquals("an empty file is not divided by zero", 0f, upload(9, 0uL, 0uL).fraction)
     }
 

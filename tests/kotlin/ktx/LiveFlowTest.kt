@@ -72,7 +72,7 @@ class LiveFlowTest {
                 { it.onState(LiveState.Ended(EndCause.LessonOver)) },
             ),
         )
-        val updates = withTimeout(5_000) { live.lesson("l1", NoMedia).toList() }
+        val updates = withTimeout(EVENT_TIMEOUT_MS) { live.lesson("l1", NoMedia).toList() }
         assertSame(live.session, (updates[0] as LiveUpdate.Joined).session)
         assertEquals(
             listOf(
@@ -90,13 +90,13 @@ class LiveFlowTest {
     @Test
     fun cancellingTheCollectorLeavesTheLesson() = runBlocking<Unit> {
         val live = FakeLive(emptyList())
-        val first = withTimeout(5_000) { live.lesson("l1", NoMedia).take(2).toList() }
+        val first = withTimeout(EVENT_TIMEOUT_MS) { live.lesson("l1", NoMedia).take(2).toList() }
         assertTrue(first[0] is LiveUpdate.Joined)
         assertEquals(LiveUpdate.State(LiveState.Joining), first[1])
         assertEquals(1, live.session.leaves.get())
         assertEquals(1, live.session.closes.get())
         // Collecting again joins again.
-        withTimeout(5_000) { live.lesson("l1", NoMedia).first() }
+        withTimeout(EVENT_TIMEOUT_MS) { live.lesson("l1", NoMedia).first() }
         assertEquals(2, live.session.leaves.get())
     }
 }

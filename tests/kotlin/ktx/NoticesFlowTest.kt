@@ -22,22 +22,17 @@ class NoticesFlowTest {
         val first = snapshot()
         val second = snapshot()
         val notices = FakeNotices(current = first)
-        val seen = withTimeout(5_000) {
-            notices.flow().take(2).also {
-                launch(Dispatchers.Default) {
-                    notices.awaitSubscribed()
-                    notices.push(second)
-                }
-            }.toList()
-        }
-        assertSame(first, seen[0])
-        assertSame(second, seen[1])
+        val seen = Collecting(this, notices.flow().take(2))
+        assertSame(first, seen.next())
+        notices.push(second)
+        assertSame(second, seen.next())
+        seen.finish()
     }
 
     @Test
     fun takingTheFirstListEndsTheSubscription() = runBlocking<Unit> {
         val notices = FakeNotices()
-        withTimeout(5_000) { notices.flow().first() }
+        withTimeout(EVENT_TIMEOUT_MS) { notices.flow().first() }
         assertEquals(1, notices.handles.size)
         assertEquals(1, notices.handles[0].cancels.get())
     }
@@ -47,7 +42,7 @@ class NoticesFlowTest {
         val notices = FakeNotices()
         val received = CompletableDeferred<Unit>()
         val job = launch(Dispatchers.Default) { notices.flow().collect { received.complete(Unit) } }
-        withTimeout(5_000) { received.await() }
+        withTimeout(EVENT_TIMEOUT_MS) { received.await() }
         assertEquals(0, notices.handles[0].cancels.get())
         job.cancelAndJoin()
         assertEquals(1, notices.handles[0].cancels.get())
@@ -59,7 +54,7 @@ class NoticesFlowTest {
     fun eachCollectionHasItsOwnSubscription() = runBlocking<Unit> {
         val notices = FakeNotices()
         val flow = notices.flow()
-        withTimeout(5_000) {
+        withTimeout(EVENT_TIMEOUT_MS) {
             flow.first()
             flow.first()
         }
@@ -70,7 +65,7 @@ class NoticesFlowTest {
     @Test
     fun passesTheFilterToTheCore() = runBlocking<Unit> {
         val notices = FakeNotices()
-        withTimeout(5_000) {
+        withTimeout(EVENT_TIMEOUT_MS) {
             notices.flow(NoticeFilter(childId = "child-7", unreadFirst = false)).first()
             notices.flow().first()
         }
@@ -85,7 +80,7 @@ class NoticesFlowTest {
         val last = snapshot()
         val gate = CompletableDeferred<Unit>()
         val seen = mutableListOf<List<NoticeView>>()
-        withTimeout(5_000) {
+        withTimeout(EVENT_TIMEOUT_MS) {
             val job = launch(Dispatchers.Default) {
                 notices.flow().collect {
                     seen += it

@@ -56,7 +56,7 @@ class FakeReplays(@Volatile var current: List<ReplayView> = emptyList()) : Repla
     }
 
     fun awaitSubscribed() {
-        check(subscribed.await(5, TimeUnit.SECONDS)) { "never subscribed" }
+        check(subscribed.await(EVENT_TIMEOUT_MS, TimeUnit.MILLISECONDS)) { "never subscribed" }
     }
 }
 
@@ -76,15 +76,11 @@ class ReplayFlowTest {
     @Test
     fun theListComesFirstWithTheFilterThenEachChange() = runBlocking<Unit> {
         val replays = FakeReplays(listOf(replayView("a")))
-        val seen = withTimeout(5_000) {
-            val collected = CompletableDeferred<List<List<ReplayView>>>()
-            launch(Dispatchers.Default) { collected.complete(replays.flow(ReplayFilter("child-1")).take(2).toList()) }
-            replays.awaitSubscribed()
-            replays.push(listOf(replayView("a"), replayView("b")))
-            collected.await()
-        }
-        assertEquals(listOf("a"), seen[0].map { it.replay.id })
-        assertEquals(listOf("a", "b"), seen[1].map { it.replay.id })
+        val seen = Collecting(this, replays.flow(ReplayFilter("child-1")).take(2))
+        assertEquals(listOf("a"), seen.next().map { it.replay.id })
+        replays.push(listOf(replayView("a"), replayView("b")))
+        assertEquals(listOf("a", "b"), seen.next().map { it.replay.id })
+        seen.finish()
         assertEquals("child-1", replays.filters.single().childId)
         assertEquals(1, replays.handles.single().cancels.get())
     }
@@ -92,26 +88,23 @@ class ReplayFlowTest {
     @Test
     fun aDownloadsProgressArrivesAndOthersChangesDoNot() = runBlocking<Unit> {
         val replays = FakeReplays(listOf(replayView("a"), replayView("b")))
-        val states = withTimeout(5_000) {
-            val collected = CompletableDeferred<List<DownloadStatus?>>()
-            launch(Dispatchers.Default) { collected.complete(replays.downloadFlow("a").take(3).toList()) }
-            replays.awaitSubscribed()
-            // b's download moves: nothing for a's.
-            replays.push(listOf(replayView("a"), replayView("b", download("b", DownloadState.DOWNLOADING, 10uL))))
-            replays.push(listOf(replayView("a", download("a", DownloadState.DOWNLOADING, 250uL)), replayView("b")))
-            replays.push(listOf(replayView("a", download("a", DownloadState.DONE, 1000uL))))
-            collected.await()
-        }
-        assertNull(states[0])
-        assertEquals(0.25f, states[1]!!.fraction)
-        assertEquals(DownloadState.DONE, states[2]!!.state)
-        assertEquals(1.0f, states[2]!!.fraction)
+        val states = Collecting(this, replays.downloadFlow("a").take(3))
+        assertNull(states.next())
+        // b's download moves: nothing for a's.
+        replays.push(listOf(replayView("a"), replayView("b", download("b", DownloadState.DOWNLOADING, 10uL))))
+        replays.push(listOf(replayView("a", download("a", DownloadState.DOWNLOADING, 250uL)), replayView("b")))
+        assertEquals(0.25f, states.next()!!.fraction)
+        replays.push(listOf(replayView("a", download("a", DownloadState.DONE, 1000uL))))
+        val done = states.next()!!
+        assertEquals(DownloadState.DONE, done.state)
+        assertEquals(1.0f, done.fraction)
+        states.finish()
     }
 
     @Test
     fun theDownloadsScreenSeesOnlyReplaysWithADownload() = runBlocking<Unit> {
         val replays = FakeReplays(listOf(replayView("a", download("a", DownloadState.PAUSED, 500uL)), replayView("b")))
-        val first = withTimeout(5_000) {
+        val first = withTimeout(EVENT_TIMEOUT_MS) {
             val collected = CompletableDeferred<List<DownloadStatus>>()
             val job = launch(Dispatchers.Default) { replays.downloadsFlow().collect { collected.complete(it) } }
             val list = collected.await()

@@ -16,30 +16,27 @@ class StateFlowTest {
     @Test
     fun emitsTheCurrentStateThenChanges() = runBlocking<Unit> {
         val client = FakeClient(ClientState.CONNECTING)
-        val states = withTimeout(5_000) {
-            val collected = CompletableDeferred<List<ClientState>>()
-            val first = CompletableDeferred<Unit>()
-            launch(Dispatchers.Default) {
-                collected.complete(client.stateFlow().take(3).toListSignalling(first))
-            }
-            first.await()
-            client.change(ClientState.ONLINE)
-            client.change(ClientState.AUTH_EXPIRED)
-            collected.await()
-        }
-        assertEquals(listOf(ClientState.CONNECTING, ClientState.ONLINE, ClientState.AUTH_EXPIRED), states)
+        val states = Collecting(this, client.stateFlow().take(3))
+        assertEquals(ClientState.CONNECTING, states.next())
+        // One change at a time: the flow is conflated, so two changes in a row may reach the
+        // collector as the newest only (this test was flaky when it sent both at once).
+        client.change(ClientState.ONLINE)
+        assertEquals(ClientState.ONLINE, states.next())
+        client.change(ClientState.AUTH_EXPIRED)
+        assertEquals(ClientState.AUTH_EXPIRED, states.next())
+        states.finish()
         assertEquals(1, client.handles.single().cancels.get())
     }
 
     @Test
     fun stoppingCollectionEndsTheSubscription() = runBlocking<Unit> {
         val client = FakeClient(ClientState.ONLINE)
-        assertEquals(ClientState.ONLINE, withTimeout(5_000) { client.stateFlow().first() })
+        assertEquals(ClientState.ONLINE, withTimeout(EVENT_TIMEOUT_MS) { client.stateFlow().first() })
         assertEquals(1, client.handles.single().cancels.get())
 
         val seen = CompletableDeferred<Unit>()
         val job = launch(Dispatchers.Default) { client.stateFlow().collect { seen.complete(Unit) } }
-        withTimeout(5_000) { seen.await() }
+        withTimeout(EVENT_TIMEOUT_MS) { seen.await() }
         job.cancelAndJoin()
         assertEquals(1, client.handles[1].cancels.get())
     }
@@ -47,20 +44,16 @@ class StateFlowTest {
     @Test
     fun holdUntilCancelledEndsAPlainSubscriptionWithItsCoroutine() = runBlocking<Unit> {
         val handle = FakeTaskHandle()
-        val job = launch(Dispatchers.Default) { handle.holdUntilCancelled() }
-        kotlinx.coroutines.delay(50)
+        // Wait until the coroutine runs: cancelled before it started, it would never reach
+        // holdUntilCancelled (a 50 ms sleep stood for "started" and was not always enough).
+        val started = CompletableDeferred<Unit>()
+        val job = launch(Dispatchers.Default) {
+            started.complete(Unit)
+            handle.holdUntilCancelled()
+        }
+        withTimeout(EVENT_TIMEOUT_MS) { started.await() }
         assertEquals(0, handle.cancels.get())
         job.cancelAndJoin()
         assertEquals(1, handle.cancels.get())
     }
-}
-
-/** Collects all values, completing [first] once the first one arrived. */
-private suspend fun <T> kotlinx.coroutines.flow.Flow<T>.toListSignalling(first: CompletableDeferred<Unit>): List<T> {
-    val out = mutableListOf<T>()
-    collect {
-        out += it
-        first.complete(Unit)
-    }
-    return out
 }

@@ -14,23 +14,18 @@ class TimetableFlowTest {
     @Test
     fun snapshotComesFirstThenEachChangeAndCollectingOwnsTheSubscription() = runBlocking<Unit> {
         val timetable = FakeTimetable()
-        val seen = withTimeout(5_000) {
-            timetable.flow().take(2).also {
-                launch(Dispatchers.Default) {
-                    timetable.source.awaitSubscribed()
-                    timetable.source.push(timetableSnapshot(next = lesson("a", 1_000L)))
-                }
-            }.toList()
-        }
-        assertNull(seen[0].next)
-        assertEquals("a", seen[1].next?.id)
+        val seen = Collecting(this, timetable.flow().take(2))
+        assertNull(seen.next().next)
+        timetable.source.push(timetableSnapshot(next = lesson("a", 1_000L)))
+        assertEquals("a", seen.next().next?.id)
+        seen.finish()
         assertEquals(1, timetable.source.handles.single().cancels.get())
     }
 
     @Test
     fun everyReminderIsDelivered() = runBlocking<Unit> {
         val timetable = FakeTimetable()
-        val got = withTimeout(5_000) {
+        val got = withTimeout(EVENT_TIMEOUT_MS) {
             timetable.reminders().take(2).also {
                 launch(Dispatchers.Default) {
                     timetable.reminders.awaitSubscribed()
