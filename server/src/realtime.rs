@@ -60,6 +60,11 @@ const SESSION_ENDED: CloseReason = CloseReason {
     reason: "session ended",
 };
 
+const GOING_AWAY: CloseReason = CloseReason {
+    code: 1001,
+    reason: "server going away",
+};
+
 /// Channel the servers sharing one PostgreSQL use for live-room events (JSON payloads).
 pub const ROOM_CHANNEL: &str = "lianxiao_room";
 
@@ -575,7 +580,8 @@ async fn serve_socket(mut socket: WebSocket, mut slot: Slot, expires_at: i64, id
             tokio::select! {
                 event = slot.events.recv() => match event {
                     Some(event) => if !send(&mut socket, &event).await { break None },
-                    None => break None,
+                    // The hub let go of the socket: the reason was sent before.
+                    None => break Some(slot.close.try_recv().unwrap_or(GOING_AWAY)),
                 },
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
@@ -591,11 +597,7 @@ async fn serve_socket(mut socket: WebSocket, mut slot: Slot, expires_at: i64, id
                     code: close_code::TOKEN_EXPIRED,
                     reason: "access token expired",
                 }),
-                reason = &mut slot.close => match reason {
-                    Ok(reason) => break Some(reason),
-                    // The hub let go of the socket without a reason: it is going away.
-                    Err(_) => break Some(CloseReason { code: 1001, reason: "server going away" }),
-                },
+                reason = &mut slot.close => break Some(reason.unwrap_or(GOING_AWAY)),
                 // Only ever set to true: any change means the server is going away.
                 _ = closing.changed() => {
                     let _ = socket.send(Message::Close(None)).await;
