@@ -228,3 +228,38 @@ async fn uploads_nothing_uses_are_deleted_with_their_bytes_also_across_a_restart
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"the worksheet");
 }
+
+/// What an account has stored counts too, handed in or not: past it, nothing more is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_files_count_against_the_accounts_quota() {
+    let server = TestServer::start_with_env(
+        &Backend::from_env(),
+        &[("LIANXIAO_UPLOAD_STORED_QUOTA_MB", "1")],
+    );
+    server.import_demo_roster();
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let sheet = create_with(&lead, 600_000, "sheet.pdf", &[3u8; 600_000]).await;
+    let r = lead
+        .post(
+            "/v1/homework",
+            json!({
+                "title": "读一读", "instructions": "Read the sheet.",
+                "attachment_upload_ids": [sheet], "class_ids": lead.taught_classes(),
+                "due_at": (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64) + 86_400_000,
+                "accepted_kinds": ["text"], "max_score": 10,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = lead.tus_create(600_000, &doc("more.pdf")).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", r.body);
+    assert_eq!(r.code(), "quota_exceeded");
+    assert!(r.headers.get("location").is_none());
+    // What still fits is taken.
+    assert_eq!(
+        lead.tus_create(400_000, &doc("small.pdf")).await.status,
+        StatusCode::CREATED
+    );
+}
