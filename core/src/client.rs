@@ -117,14 +117,23 @@ pub(crate) fn spawn_listener(
     task: &'static str,
     work: impl Future<Output = ()> + Send + 'static,
 ) -> TaskHandle {
+    TaskHandle::new(spawn_reported(shared, task, work))
+}
+
+/// Spawns a task whose panic is reported as a task failure (it is not started again).
+pub(crate) fn spawn_reported(
+    shared: &Arc<Shared>,
+    task: &'static str,
+    work: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
     let weak = Arc::downgrade(shared);
-    TaskHandle::new(shared.runtime.spawn(async move {
+    shared.runtime.spawn(async move {
         if let Err(payload) = AssertUnwindSafe(work).catch_unwind().await
             && let Some(shared) = weak.upgrade()
         {
             shared.task_failed(task, panic_message(payload.as_ref()), false);
         }
-    }))
+    })
 }
 
 /// A running subscription; dropping it (or `cancel()`) stops it.
@@ -514,7 +523,7 @@ impl Client {
         if available {
             s.reconnect_now.notify_one();
             let s2 = s.clone();
-            s.runtime.spawn(async move {
+            spawn_reported(&s, "network change", async move {
                 if let Err(e) = s2.store.write(|tx| store::outbox::all_due_now(tx)).await {
                     tracing::warn!(code = e.code_str(), "could not reschedule the outbox");
                 }

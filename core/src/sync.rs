@@ -236,9 +236,7 @@ async fn run(shared: &Arc<Shared>) -> Result<()> {
         }
         match next {
             Some(next) => {
-                page = next
-                    .await
-                    .map_err(|_| Error::Internal("sync page fetch was cancelled".into()))??;
+                page = next.await.map_err(Error::from)??;
             }
             None => return Ok(()),
         }

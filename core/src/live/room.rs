@@ -93,7 +93,7 @@ impl Room {
         });
         // Subscribed before the first read, so no event falls between the two.
         let events = shared.rooms.subscribe();
-        shared.runtime.spawn(room.clone().run(events, session));
+        crate::client::spawn_reported(&shared, "live room", room.clone().run(events, session));
         room
     }
 

@@ -89,9 +89,11 @@ impl LiveSession {
             state: state_tx,
             ticket: ticket.clone(),
         };
-        shared
-            .runtime
-            .spawn(runner.run(Policy::new(config), player, rx));
+        crate::client::spawn_reported(
+            &shared,
+            "live session",
+            runner.run(Policy::new(config), player, rx),
+        );
         LiveSession {
             lesson_id,
             commands,
@@ -354,7 +356,7 @@ impl Runner {
 
     fn send_heartbeats(&self) {
         let shared = self.shared.clone();
-        self.shared.runtime.spawn(async move {
+        crate::client::spawn_reported(&self.shared, "heartbeats", async move {
             if let Err(e) = heartbeats::send_pending_unless_busy(&shared).await {
                 tracing::debug!(code = e.code_str(), "heartbeats not sent");
             }
