@@ -92,10 +92,10 @@ install_missing() {
 install_missing
 
 VENV="$ROOT/.tools/venv"
-if ! "$VENV/bin/python" -c 'import tusclient' 2>/dev/null; then
-    section "Installing tuspy (pip, into .tools/venv)"
+if ! "$VENV/bin/python" -c 'import tusclient, schemathesis' 2>/dev/null; then
+    section "Installing tuspy and schemathesis (pip, into .tools/venv)"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "tuspy>=1.1,<2"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "tuspy>=1.1,<2" "schemathesis>=4.3,<5"
 fi
 export LIANXIAO_TEST_PYTHON="$VENV/bin/python" LIANXIAO_REQUIRE_TUSPY=1
 
@@ -336,6 +336,7 @@ if [ "$status" -eq 0 ]; then
     LIANXIAO_PREBUILT=1 start_phase "Bindings (Kotlin on the JVM, Python, Swift header)" \
         "${FAKE_ENV[@]}" target/debug/xtask test-bindings
     finish_phases
+    run_phase "OpenAPI fuzzing (schemathesis, SQLite and PostgreSQL)" tests/fuzz/run.sh
 fi
 
 if [ -z "${LIANXIAO_SKIP_LINT:-}" ] || [ "${LIANXIAO_SKIP_LINT}" = 0 ]; then

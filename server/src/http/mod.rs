@@ -157,6 +157,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Router {
     let (routes, mut doc) = api();
     contract::add_common_responses(&mut doc);
+    let query_bounds = contract::QueryBounds::from_doc(&doc);
     doc.paths.add_path_operation(
         "/v1/openapi.json",
         vec![utoipa::openapi::HttpMethod::Get],
@@ -181,6 +182,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     routes
         .route("/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
+        .layer(middleware::from_fn_with_state(query_bounds, contract::query_bounds))
         .layer(middleware::from_fn(extract::checked_uri))
         .layer(middleware::from_fn(extract::typed_limits))
         .layer(middleware::from_fn(extract::server_time))

@@ -29,6 +29,7 @@ pub struct ListParams {
     #[serde(default)]
     unread_first: bool,
     /// At most this many (default 100, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 

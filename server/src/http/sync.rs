@@ -17,6 +17,7 @@ use crate::{
 };
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SyncParams {
     /// The cursor from the previous page; omit for everything.
     since: Option<String>,
