@@ -14,7 +14,7 @@ import traceback
 
 import lianxiao_ffi as lx
 
-from test_bindings import PASSWORD, MemoryStorage, Server, accounts, until
+from test_bindings import PASSWORD, MemoryStorage, Server, accounts, exit_now, until
 
 
 class BadgeCollector(lx.BadgeListener):
@@ -132,7 +132,7 @@ def main():
     finally:
         SERVER.stop()
     print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    exit_now(failed)
 
 
 if __name__ == "__main__":

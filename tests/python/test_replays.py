@@ -18,7 +18,7 @@ import urllib.request
 
 import lianxiao_ffi as lx
 
-from test_bindings import PASSWORD, MemoryStorage, Server, accounts
+from test_bindings import PASSWORD, MemoryStorage, Server, accounts, exit_now
 from test_bindings import until as wait_until
 
 # Transcoding on a busy 2-core machine: a generous deadline, never asserted as a time.
@@ -213,7 +213,7 @@ def main():
     finally:
         server.stop()
     print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    exit_now(failed)
 
 
 if __name__ == "__main__":
