@@ -155,6 +155,14 @@ async fn own_quiet_hours(db: &Db, users: &[&str]) -> sqlx::Result<HashMap<String
     Ok(out)
 }
 
+/// The school a digest may name: the one every item comes from, or none when the items are
+/// about children of different schools (a parent with a child in each must not read that all
+/// of it came from one).
+pub fn one_school<'a>(mut schools: impl Iterator<Item = Option<&'a str>>) -> Option<&'a str> {
+    let first = schools.next()??;
+    schools.all(|s| s == Some(first)).then_some(first)
+}
+
 /// A digest's words: "来自外沙学校的3条新通知", and the newest item's title below.
 pub fn digest_text(
     school: Option<&str>,
@@ -184,5 +192,16 @@ mod tests {
         assert_eq!(title, "来自外沙学校的3条新通知");
         assert_eq!(body, "最新：春游通知");
         assert_eq!(digest_text(None, 2, false, "x").0, "2条新消息");
+    }
+
+    #[test]
+    fn a_digest_names_a_school_only_when_every_item_comes_from_it() {
+        let one = [Some("s1"), Some("s1"), Some("s1")];
+        assert_eq!(one_school(one.into_iter()), Some("s1"));
+        let two = [Some("s1"), Some("s2"), Some("s1")];
+        assert_eq!(one_school(two.into_iter()), None);
+        let unknown = [Some("s1"), None];
+        assert_eq!(one_school(unknown.into_iter()), None);
+        assert_eq!(one_school([None, None].into_iter()), None);
     }
 }

@@ -415,7 +415,11 @@ async fn deliver_phone(inner: &Inner, mut pushes: Vec<queue::Claimed>) {
         return;
     };
     let carried: Vec<&queue::Claimed> = live.iter().map(|(p, _)| p).collect();
-    let school = match &lead.school_id {
+    let school = match digest::one_school(
+        live.iter()
+            .map(|(p, _)| p.school_id.as_deref())
+            .chain([lead.school_id.as_deref()]),
+    ) {
         Some(id) => queue::school_name(db, id).await.ok().flatten(),
         None => None,
     };
