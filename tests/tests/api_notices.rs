@@ -11,6 +11,12 @@ fn server() -> TestServer {
     server
 }
 
+/// What an answer tells the caller, with the id it named taken out.
+fn shape(r: &lianxiao_tests::api::Reply, id: &str) -> (StatusCode, String, String) {
+    let text = |key: &str| r.body[key].as_str().unwrap_or_default().replace(id, "<id>");
+    (r.status, text("code"), text("message"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teacher_cannot_post_to_a_class_they_do_not_teach() {
     let server = server();
@@ -34,10 +40,38 @@ async fn a_teacher_cannot_post_to_a_class_they_do_not_teach() {
     assert!(lead.notice_ids().await.is_empty());
     assert!(shiqiao_parent.notice_ids().await.is_empty());
 
-    let r = lead
-        .post_notice(&["no-such-class".to_owned()], "Nowhere", false, false)
+    // A made-up class answers like a real class of another school, so ids cannot be probed.
+    let real_id = branch.taught_classes()[0].clone();
+    let real = lead
+        .post_notice(&[real_id.clone()], "Nowhere", false, false)
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fake_id = "c-00000000000000000000000000000000";
+    let fake = lead
+        .post_notice(&[fake_id.to_owned()], "Nowhere", false, false)
+        .await;
+    assert_eq!(shape(&real, &real_id), shape(&fake, fake_id));
+    assert_eq!(real.status, StatusCode::FORBIDDEN);
+
+    // The same for a school: the main school's admin posting to a branch school or to none.
+    let admin = Api::login(&base, SCHOOL_ADMIN).await;
+    let branch_school = branch.user["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m["school_id"].as_str().filter(|s| !s.is_empty()))
+        .unwrap()
+        .to_owned();
+    let to_school = |school: &str| json!({"title": "t", "body": "b", "audience": {"scope": "school", "school_id": school}});
+    let real = admin.post("/v1/notices", to_school(&branch_school)).await;
+    let fake_school = "s-00000000000000000000000000000000";
+    let fake = admin.post("/v1/notices", to_school(fake_school)).await;
+    assert_eq!(real.status, StatusCode::FORBIDDEN, "{:?}", real.body);
+    assert_eq!(shape(&real, &branch_school), shape(&fake, fake_school));
+    // Only a county admin, who may post to every school, learns that a school does not exist.
+    let county = Api::login(&base, COUNTY_ADMIN).await;
+    let r = county.post("/v1/notices", to_school(fake_school)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert!(lead.notice_ids().await.is_empty());
 
     // Parents and students cannot post at all.
     let r = shiqiao_parent

@@ -211,29 +211,25 @@ async fn authorise_and_label(
                 if !seen.insert(class_id) {
                     continue;
                 }
+                // Permission before existence: a class the author has no business with
+                // answers the same whether or not it exists, so ids cannot be probed.
+                if !teachable.contains(class_id) {
+                    return Err(ApiError::forbidden(format!(
+                        "you do not teach class {class_id}"
+                    )));
+                }
                 let Some(class) = org::load_class(tx, class_id).await? else {
                     return Err(ApiError::validation(
                         "audience.class_ids",
                         format!("class {class_id} does not exist"),
                     ));
                 };
-                if !teachable.contains(class_id) {
-                    return Err(ApiError::forbidden(format!(
-                        "you do not teach class {class_id}"
-                    )));
-                }
                 labels.push(format!("{} · {}", class.school.name, class.name));
             }
             Ok(labels.join(", "))
         }
         NoticeAudience::School { school_id } => {
-            let name = name_of(
-                tx,
-                "SELECT name FROM schools WHERE id = $1",
-                school_id,
-                "audience.school_id",
-            )
-            .await?;
+            // Permission first: only a county admin learns that a school does not exist.
             let allowed = org::has_role(tx, author_id, Role::SchoolAdmin, Some(school_id)).await?
                 || org::has_role(tx, author_id, Role::CountyAdmin, None).await?;
             if !allowed {
@@ -241,22 +237,27 @@ async fn authorise_and_label(
                     "only the school's admin may post to the whole school",
                 ));
             }
-            Ok(name)
+            name_of(
+                tx,
+                "SELECT name FROM schools WHERE id = $1",
+                school_id,
+                "audience.school_id",
+            )
+            .await
         }
         NoticeAudience::LinkGroup { link_group_id } => {
-            let name = name_of(
-                tx,
-                "SELECT name FROM link_groups WHERE id = $1",
-                link_group_id,
-                "audience.link_group_id",
-            )
-            .await?;
             if !org::has_role(tx, author_id, Role::CountyAdmin, None).await? {
                 return Err(ApiError::forbidden(
                     "only a county admin may post to a link group",
                 ));
             }
-            Ok(name)
+            name_of(
+                tx,
+                "SELECT name FROM link_groups WHERE id = $1",
+                link_group_id,
+                "audience.link_group_id",
+            )
+            .await
         }
         NoticeAudience::County => {
             if !org::has_role(tx, author_id, Role::CountyAdmin, None).await? {
