@@ -202,3 +202,25 @@ final class LiveRelay: LiveListener, @unchecked Sendable {
     func onRendition(choice: RenditionChoice) { continuation.yield(.rendition(choice)) }
     func onRoom(room: LiveRoom) { continuation.yield(.room(room)) }
 }
+
+public extension ClientProtocol {
+    /// Background work of the core that failed (a panic in sync, the outbox, uploads, replays
+    /// or a listener; the core starts the task again): the list so far at once, then the whole
+    /// list after each new one. Only the newest list is buffered; it holds every earlier one.
+    ///
+    /// ```swift
+    /// for await failures in client.taskFailuresStream() { report(failures.last) }
+    /// ```
+    func taskFailuresStream() -> AsyncStream<[TaskFailure]> {
+        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let handle = subscribeTaskFailures(listener: TaskFailureRelay(continuation))
+            continuation.onTermination = { _ in handle.cancel() }
+        }
+    }
+}
+
+final class TaskFailureRelay: TaskFailureListener, @unchecked Sendable {
+    private let continuation: AsyncStream<[TaskFailure]>.Continuation
+    init(_ continuation: AsyncStream<[TaskFailure]>.Continuation) { self.continuation = continuation }
+    func onTaskFailures(failures: [TaskFailure]) { continuation.yield(failures) }
+}
