@@ -8,13 +8,12 @@ kept and reach the server; signing out the active account makes the other one ac
 """
 
 import asyncio
-import sys
 import tempfile
 import traceback
 
 import lianxiao_ffi as lx
 
-from test_bindings import PASSWORD, MemoryStorage, Server, until
+from test_bindings import PASSWORD, MemoryStorage, Server, exit_now, until
 
 
 class FailureCollector(lx.TaskFailureListener):
@@ -95,7 +94,7 @@ def main():
     finally:
         server.stop()
     print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    exit_now(failed)
 
 
 if __name__ == "__main__":
