@@ -81,6 +81,28 @@ def exit_now(failed):
     os._exit(1 if failed else 0)
 
 
+def run_tests(*tests, server=None):
+    """Runs each async test against one server (a new one unless given), prints PASS or FAIL
+    for each and the summary line `xtask test-bindings` reads, stops the server and ends the
+    process with the verdict."""
+    server = server or Server()
+    passed = failed = 0
+    try:
+        for test in tests:
+            try:
+                asyncio.run(test(server))
+                print(f"PASS {test.__name__}")
+                passed += 1
+            except Exception:
+                print(f"FAIL {test.__name__}")
+                traceback.print_exc()
+                failed += 1
+    finally:
+        server.stop()
+    print(f"{passed} passed, {failed} failed")
+    exit_now(failed)
+
+
 class MemoryStorage(lx.SecureStorage):
     def __init__(self):
         self.values = {}
@@ -553,29 +575,14 @@ async def ended_of(session):
 
 
 def main():
-    server = Server()
-    passed = failed = 0
-    try:
-        for test in (
-            the_test_server_pushes_at_any_hour,
-            sign_in_sync_and_list,
-            typed_errors,
-            homework_from_teacher_to_student_to_parent,
-            timetable_with_a_clash,
-            live_lessons_interactive_and_broadcast,
-        ):
-            try:
-                asyncio.run(test(server))
-                print(f"PASS {test.__name__}")
-                passed += 1
-            except Exception:
-                print(f"FAIL {test.__name__}")
-                traceback.print_exc()
-                failed += 1
-    finally:
-        server.stop()
-    print(f"{passed} passed, {failed} failed")
-    exit_now(failed)
+    run_tests(
+        the_test_server_pushes_at_any_hour,
+        sign_in_sync_and_list,
+        typed_errors,
+        homework_from_teacher_to_student_to_parent,
+        timetable_with_a_clash,
+        live_lessons_interactive_and_broadcast,
+    )
 
 
 if __name__ == "__main__":

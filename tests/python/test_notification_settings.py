@@ -8,12 +8,10 @@ test_bindings.py (same environment); prints `N passed, N failed`.
 """
 
 import asyncio
-import sys
-import traceback
 
 import lianxiao_ffi as lx
 
-from test_bindings import PASSWORD, MemoryStorage, Server, accounts, exit_now, until
+from test_bindings import MemoryStorage, PASSWORD, Server, accounts, run_tests, until
 
 
 class SettingsCollector(lx.NotificationSettingsListener):
@@ -111,22 +109,11 @@ SERVER = None
 def main():
     global SERVER
     SERVER = Server()
-    passed = failed = 0
-    try:
-        for test in (a_parent_turns_homework_graded_off_for_one_child_and_the_other_phone_sees_it,
-                     the_lead_teacher_sees_who_nothing_reaches):
-            try:
-                asyncio.run(test(SERVER))
-                print(f"PASS {test.__name__}")
-                passed += 1
-            except Exception:
-                print(f"FAIL {test.__name__}")
-                traceback.print_exc()
-                failed += 1
-    finally:
-        SERVER.stop()
-    print(f"{passed} passed, {failed} failed")
-    exit_now(failed)
+    run_tests(
+        a_parent_turns_homework_graded_off_for_one_child_and_the_other_phone_sees_it,
+        the_lead_teacher_sees_who_nothing_reaches,
+        server=SERVER,
+    )
 
 
 if __name__ == "__main__":

@@ -9,11 +9,10 @@ kept and reach the server; signing out the active account makes the other one ac
 
 import asyncio
 import tempfile
-import traceback
 
 import lianxiao_ffi as lx
 
-from test_bindings import PASSWORD, MemoryStorage, Server, exit_now, until
+from test_bindings import MemoryStorage, PASSWORD, run_tests, until
 
 
 class FailureCollector(lx.TaskFailureListener):
@@ -77,24 +76,11 @@ async def signing_out_the_active_account_makes_the_other_active(server):
 
 
 def main():
-    server = Server()
-    passed = failed = 0
-    try:
-        for test in (task_failures_reach_a_listener,
-                     settings_before_the_first_sync_are_kept,
-                     signing_out_the_active_account_makes_the_other_active):
-            try:
-                asyncio.run(test(server))
-                print(f"PASS {test.__name__}")
-                passed += 1
-            except Exception:
-                print(f"FAIL {test.__name__}")
-                traceback.print_exc()
-                failed += 1
-    finally:
-        server.stop()
-    print(f"{passed} passed, {failed} failed")
-    exit_now(failed)
+    run_tests(
+        task_failures_reach_a_listener,
+        settings_before_the_first_sync_are_kept,
+        signing_out_the_active_account_makes_the_other_active,
+    )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,10 @@ Run by `cargo xtask test-bindings` like test_bindings.py; prints `N passed, N fa
 """
 
 import asyncio
-import sys
-import traceback
 
 import lianxiao_ffi as lx
 
-from test_bindings import PASSWORD, MemoryStorage, Server, accounts, exit_now, until
+from test_bindings import MemoryStorage, PASSWORD, Server, accounts, run_tests, until
 
 
 class BadgeCollector(lx.BadgeListener):
@@ -118,21 +116,10 @@ SERVER = None
 def main():
     global SERVER
     SERVER = Server()
-    passed = failed = 0
-    try:
-        for test in (a_notice_is_pushed_received_and_opened_on_the_phone,):
-            try:
-                asyncio.run(test(SERVER))
-                print(f"PASS {test.__name__}")
-                passed += 1
-            except Exception:
-                print(f"FAIL {test.__name__}")
-                traceback.print_exc()
-                failed += 1
-    finally:
-        SERVER.stop()
-    print(f"{passed} passed, {failed} failed")
-    exit_now(failed)
+    run_tests(
+        a_notice_is_pushed_received_and_opened_on_the_phone,
+        server=SERVER,
+    )
 
 
 if __name__ == "__main__":

@@ -8,17 +8,14 @@ subscription reports progress, plays the local copy, and deletes it. Run by
 `N passed, N failed`.
 """
 
-import asyncio
 import os
 import subprocess
-import sys
 import tempfile
-import traceback
 import urllib.request
 
 import lianxiao_ffi as lx
 
-from test_bindings import PASSWORD, MemoryStorage, Server, accounts, exit_now
+from test_bindings import MemoryStorage, PASSWORD, accounts, run_tests
 from test_bindings import until as wait_until
 
 # Transcoding on a busy 2-core machine: a generous deadline, never asserted as a time.
@@ -198,22 +195,9 @@ async def a_recording_is_uploaded_approved_listed_played_and_downloaded(server):
 
 
 def main():
-    server = Server()
-    passed = failed = 0
-    try:
-        for test in (a_recording_is_uploaded_approved_listed_played_and_downloaded,):
-            try:
-                asyncio.run(test(server))
-                print(f"PASS {test.__name__}")
-                passed += 1
-            except Exception:
-                print(f"FAIL {test.__name__}")
-                traceback.print_exc()
-                failed += 1
-    finally:
-        server.stop()
-    print(f"{passed} passed, {failed} failed")
-    exit_now(failed)
+    run_tests(
+        a_recording_is_uploaded_approved_listed_played_and_downloaded,
+    )
 
 
 if __name__ == "__main__":
