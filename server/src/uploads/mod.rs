@@ -339,16 +339,34 @@ pub async fn remove_expired(db: &crate::db::Db, blobs: &Blobs) -> sqlx::Result<u
             .bind(now)
             .fetch_all(db.pool())
             .await?;
+    // Checked again: a PATCH may have moved the expiry since the SELECT.
+    delete_each(
+        db,
+        blobs,
+        &ids,
+        "DELETE FROM uploads WHERE id = $1 AND expires_at < $2 AND completed_at IS NULL",
+        now,
+    )
+    .await
+}
+
+/// Deletes each upload for which `delete` (bound to its id and `bound`) still holds, then its
+/// bytes; how many went. One statement per upload, so a hand-in racing the sweep either claims
+/// the upload first or finds it gone.
+async fn delete_each(
+    db: &crate::db::Db,
+    blobs: &Blobs,
+    ids: &[String],
+    delete: &'static str,
+    bound: i64,
+) -> sqlx::Result<u64> {
     let mut removed = 0;
-    for id in &ids {
-        // Checked again: a PATCH may have moved the expiry since the SELECT.
-        let deleted = sqlx::query(
-            "DELETE FROM uploads WHERE id = $1 AND expires_at < $2 AND completed_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(db.pool())
-        .await?;
+    for id in ids {
+        let deleted = sqlx::query(delete)
+            .bind(id)
+            .bind(bound)
+            .execute(db.pool())
+            .await?;
         if deleted.rows_affected() > 0 {
             blobs.remove(id).await;
             removed += 1;
@@ -536,21 +554,14 @@ pub async fn remove_unused(db: &crate::db::Db, blobs: &Blobs, grace_ms: i64) -> 
     .bind(cutoff)
     .fetch_all(db.pool())
     .await?;
-    let mut removed = 0;
-    for id in &ids {
-        let deleted = sqlx::query(
-            "DELETE FROM uploads WHERE id = $1 AND completed_at < $2 AND attached_at IS NULL",
-        )
-        .bind(id)
-        .bind(cutoff)
-        .execute(db.pool())
-        .await?;
-        if deleted.rows_affected() > 0 {
-            blobs.remove(id).await;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    delete_each(
+        db,
+        blobs,
+        &ids,
+        "DELETE FROM uploads WHERE id = $1 AND completed_at < $2 AND attached_at IS NULL",
+        cutoff,
+    )
+    .await
 }
 
 /// Now and every `sweep_secs` (so also right after a restart): expired unfinished uploads and
