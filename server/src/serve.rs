@@ -1,19 +1,24 @@
-//! The accept loop: the router on hyper's connection builder with a timer, which axum's own
+//! The accept loop: the router on hyper's HTTP/1 connections with a timer, which axum's own
 //! `serve` does not set, so that hyper's header-read timeout applies: a client must send a
 //! request's headers — and, on a kept-alive connection, its next request — within
 //! `header_timeout`, or the connection is closed. Without it, a client trickling header bytes
-//! held its connection (and its file descriptor) for as long as it liked.
+//! (or sending none) held its connection and its file descriptor for as long as it liked.
+//!
+//! HTTP/1 only, as before (axum's `http2` feature is off for the server): the auto-detecting
+//! builder waits for a first byte without any timeout, which is the hole again.
 
 use std::{io, net::SocketAddr, time::Duration};
 
 use axum::{Router, body::Body, extract::Request};
-use hyper::body::Incoming;
+use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::{
+    net::TcpListener,
+    sync::{oneshot, watch},
+};
 use tower::{Service, ServiceExt};
 
 /// Serves `app` until `stop` fires, then lets open requests finish.
@@ -24,7 +29,10 @@ pub(crate) async fn serve(
     stop: oneshot::Receiver<()>,
 ) -> io::Result<()> {
     let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let graceful = GracefulShutdown::new();
+    // Set to true when the server stops: connections finish their request and close.
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    // Every connection holds a receiver; the last one gone means all are done.
+    let (done_tx, done_rx) = watch::channel(());
     tokio::pin!(stop);
     loop {
         let (stream, remote) = tokio::select! {
@@ -47,20 +55,39 @@ pub(crate) async fn serve(
         let service = TowerToHyperService::new(
             service.map_request(|req: Request<Incoming>| req.map(Body::new)),
         );
-        let watcher = graceful.watcher();
+        let mut stopping = stopping_rx.clone();
+        let done = done_rx.clone();
         tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
+            let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    changed = stopping.changed() => {
+                        if changed.is_ok() {
+                            conn.as_mut().graceful_shutdown();
+                        }
+                        // Either way nothing more will come: just finish the connection.
+                        let _ = (&mut conn).await;
+                        break;
+                    }
+                }
             }
+            drop(done);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = stopping_tx.send(true);
+    drop(done_rx);
+    done_tx.closed().await;
     Ok(())
 }

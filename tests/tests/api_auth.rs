@@ -293,3 +293,54 @@ async fn every_response_carries_the_server_clock_and_the_openapi_document_covers
     );
     assert!(doc.body["components"]["schemas"]["SyncItem"].is_object());
 }
+
+/// A token in a URL ends up in logs, histories and `Referer` headers: only the realtime socket,
+/// which a browser cannot give headers, takes `?access_token=`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_token_in_the_url_is_taken_only_by_the_realtime_socket() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = server();
+    let base = server.url();
+    let teacher = Api::login(&base, LEAD_TEACHER).await;
+    let token = &teacher.access;
+    for (method, path) in [
+        (Method::GET, "/v1/me"),
+        (Method::GET, "/v1/notices"),
+        (Method::GET, "/v1/sync"),
+        (Method::GET, "/v1/lessons"),
+        (Method::POST, "/v1/notices"),
+    ] {
+        let body = (method == Method::POST).then(|| {
+            json!({"title": "t", "body": "b",
+                   "audience": {"scope": "classes", "class_ids": teacher.taught_classes()}})
+        });
+        let r = send(
+            &base,
+            method.clone(),
+            &format!("{path}?access_token={token}"),
+            body,
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    assert!(teacher.notice_ids().await.is_empty(), "nothing was posted");
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}/v1/events?access_token={token}",
+        server.ws_url()
+    ))
+    .await
+    .expect("the socket takes the token from the URL");
+    let hello = tokio::time::timeout(std::time::Duration::from_secs(60), ws.next())
+        .await
+        .expect("hello in time")
+        .unwrap()
+        .unwrap();
+    let Message::Text(hello) = hello else {
+        panic!("{hello:?}")
+    };
+    assert!(hello.contains("\"hello\""));
+}

@@ -68,8 +68,10 @@ async fn next_event(ws: &mut Socket) -> Value {
 
 /// Waits for the server to close the socket and returns the close code it gave.
 async fn closed(ws: &mut Socket) -> u16 {
+    // One deadline for the whole wait: pings and events keep coming while the socket is open.
+    let deadline = tokio::time::Instant::now() + GENEROUS;
     loop {
-        let msg = tokio::time::timeout(GENEROUS, ws.next())
+        let msg = tokio::time::timeout_at(deadline, ws.next())
             .await
             .expect("the server closed the socket in time");
         match msg {
