@@ -64,22 +64,18 @@ pub(crate) async fn serve(
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             tokio::pin!(conn);
-            loop {
-                tokio::select! {
-                    result = conn.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                        break;
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
                     }
-                    changed = stopping.changed() => {
-                        if changed.is_ok() {
-                            conn.as_mut().graceful_shutdown();
-                        }
-                        // Either way nothing more will come: just finish the connection.
-                        let _ = (&mut conn).await;
-                        break;
+                }
+                changed = stopping.changed() => {
+                    if changed.is_ok() {
+                        conn.as_mut().graceful_shutdown();
                     }
+                    // Either way nothing more will come: finish the request under way.
+                    let _ = (&mut conn).await;
                 }
             }
             drop(done);
