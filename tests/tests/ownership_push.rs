@@ -264,3 +264,63 @@ async fn after_sign_out_no_push_for_that_account_reaches_the_phone() {
     assert_eq!(reach(&report, &zhao.user_id()), "no_device", "{report}");
     assert_eq!(fakes.fcm.delivered_to(token).len(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_elsewhere_takes_its_phone_link_with_it() {
+    let fakes = Fakes::start().await;
+    let server = server(&fakes);
+    let base = server.url();
+    let lead = Api::login(&base, LEAD_TEACHER).await;
+    let token = "cid-ended-elsewhere";
+    let li = Api::login(&base, PARENT_ONE_CHILD).await;
+    let zhao = Api::login(&base, PARENT_TWO_CHILDREN).await;
+    assert_eq!(
+        register(&li, "lx-li-phone", token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        register(&zhao, "lx-zhao-phone", "cid-zhao").await.status,
+        StatusCode::OK
+    );
+    post_and_settle(&server, &lead, "第一条").await;
+    assert_eq!(fakes.fcm.delivered_to(token).len(), 1);
+
+    // The school's admin signs 李 out everywhere (a lost phone); the phone never says goodbye.
+    let admin = Api::login(&base, SCHOOL_ADMIN).await;
+    let r = admin
+        .call(
+            Method::DELETE,
+            &format!("/v1/admin/users/{}/sessions", li.user_id()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let report = post_and_settle(&server, &lead, "第二条").await;
+    assert_eq!(reach(&report, &li.user_id()), "no_device", "{report}");
+    assert_eq!(fakes.fcm.delivered_to(token).len(), 1);
+
+    // A reused refresh token ends 赵's session the same way (it looks like a stolen token).
+    let r = lianxiao_tests::api::send(
+        &base,
+        Method::POST,
+        "/v1/auth/refresh",
+        Some(json!({"refresh_token": zhao.refresh})),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = lianxiao_tests::api::send(
+        &base,
+        Method::POST,
+        "/v1/auth/refresh",
+        Some(json!({"refresh_token": zhao.refresh})),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    let before = fakes.fcm.delivered_to("cid-zhao").len();
+    let report = post_and_settle(&server, &lead, "第三条").await;
+    assert_eq!(reach(&report, &zhao.user_id()), "no_device", "{report}");
+    assert_eq!(fakes.fcm.delivered_to("cid-zhao").len(), before);
+}

@@ -193,8 +193,11 @@ pub async fn end_all_sessions(tx: &mut Tx, backend: Backend, user_id: &str) -> s
 }
 
 /// Tells every server that sessions of this person ended, when the transaction commits: the
-/// epoch SQLite servers watch, and on PostgreSQL a NOTIFY with the person's id.
+/// epoch SQLite servers watch, and on PostgreSQL a NOTIFY with the person's id. The phone
+/// links those sessions made go in the same transaction, so a phone whose farewell never
+/// comes gets no more pushes for a session ended elsewhere.
 async fn sessions_ended(tx: &mut Tx, backend: Backend, user_id: &str) -> sqlx::Result<()> {
+    crate::push::devices::unlink_ended_sessions(tx, user_id).await?;
     sqlx::query("UPDATE session_epoch SET value = value + 1 WHERE id = 1")
         .execute(&mut **tx)
         .await?;
