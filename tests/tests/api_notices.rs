@@ -43,7 +43,7 @@ async fn a_teacher_cannot_post_to_a_class_they_do_not_teach() {
     // A made-up class answers like a real class of another school, so ids cannot be probed.
     let real_id = branch.taught_classes()[0].clone();
     let real = lead
-        .post_notice(&[real_id.clone()], "Nowhere", false, false)
+        .post_notice(std::slice::from_ref(&real_id), "Nowhere", false, false)
         .await;
     let fake_id = "c-00000000000000000000000000000000";
     let fake = lead
