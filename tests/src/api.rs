@@ -43,6 +43,18 @@ pub fn http() -> reqwest::Client {
 }
 
 /// Sends a request without credentials.
+/// `POST /v1/auth/refresh` with a refresh token, as a phone would: the answer as it came.
+pub async fn refresh_session(base: &str, refresh_token: &str) -> Reply {
+    let body = json!({ "refresh_token": refresh_token });
+    send(base, Method::POST, "/v1/auth/refresh", Some(body), &[]).await
+}
+
+/// `POST /v1/auth/logout` with a refresh token, as a phone would: the answer as it came.
+pub async fn sign_out(base: &str, refresh_token: &str) -> Reply {
+    let body = json!({ "refresh_token": refresh_token });
+    send(base, Method::POST, "/v1/auth/logout", Some(body), &[]).await
+}
+
 pub async fn send(
     base: &str,
     method: Method,

@@ -210,14 +210,7 @@ async fn after_sign_out_no_push_for_that_account_reaches_the_phone() {
     assert_eq!(fakes.fcm.delivered_to(token).len(), 2);
 
     // 李 signs out; the phone's farewell (DELETE /v1/devices) never arrives.
-    let r = lianxiao_tests::api::send(
-        &base,
-        Method::POST,
-        "/v1/auth/logout",
-        Some(json!({"refresh_token": li.refresh})),
-        &[],
-    )
-    .await;
+    let r = lianxiao_tests::api::sign_out(&base, &li.refresh).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let report = post_and_settle(&server, &lead, "第二条").await;
     assert_eq!(reach(&report, &li.user_id()), "no_device", "{report}");
@@ -234,28 +227,14 @@ async fn after_sign_out_no_push_for_that_account_reaches_the_phone() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = register(&again, device, token).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = lianxiao_tests::api::send(
-        &base,
-        Method::POST,
-        "/v1/auth/logout",
-        Some(json!({"refresh_token": old.refresh})),
-        &[],
-    )
-    .await;
+    let r = lianxiao_tests::api::sign_out(&base, &old.refresh).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let report = post_and_settle(&server, &lead, "第三条").await;
     assert_eq!(reach(&report, &li.user_id()), "delivered", "{report}");
 
     // The last account signing out leaves the phone unregistered: nothing more reaches it.
     for who in [&again, &zhao] {
-        let r = lianxiao_tests::api::send(
-            &base,
-            Method::POST,
-            "/v1/auth/logout",
-            Some(json!({"refresh_token": who.refresh})),
-            &[],
-        )
-        .await;
+        let r = lianxiao_tests::api::sign_out(&base, &who.refresh).await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
     let before = fakes.fcm.delivered_to(token).len();
@@ -301,23 +280,9 @@ async fn a_session_ended_elsewhere_takes_its_phone_link_with_it() {
     assert_eq!(fakes.fcm.delivered_to(token).len(), 1);
 
     // A reused refresh token ends 赵's session the same way (it looks like a stolen token).
-    let r = lianxiao_tests::api::send(
-        &base,
-        Method::POST,
-        "/v1/auth/refresh",
-        Some(json!({"refresh_token": zhao.refresh})),
-        &[],
-    )
-    .await;
+    let r = lianxiao_tests::api::refresh_session(&base, &zhao.refresh).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let r = lianxiao_tests::api::send(
-        &base,
-        Method::POST,
-        "/v1/auth/refresh",
-        Some(json!({"refresh_token": zhao.refresh})),
-        &[],
-    )
-    .await;
+    let r = lianxiao_tests::api::refresh_session(&base, &zhao.refresh).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
     let before = fakes.fcm.delivered_to("cid-zhao").len();
     let report = post_and_settle(&server, &lead, "第三条").await;

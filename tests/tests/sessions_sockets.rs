@@ -98,26 +98,13 @@ async fn still_hears(ws: &mut Socket, lead: &Api) {
 }
 
 async fn refresh(base: &str, token: &str) -> StatusCode {
-    send(
-        base,
-        Method::POST,
-        "/v1/auth/refresh",
-        Some(json!({"refresh_token": token})),
-        &[],
-    )
-    .await
-    .status
+    lianxiao_tests::api::refresh_session(base, token)
+        .await
+        .status
 }
 
 async fn logout(base: &str, api: &Api) {
-    let r = send(
-        base,
-        Method::POST,
-        "/v1/auth/logout",
-        Some(json!({"refresh_token": api.refresh})),
-        &[],
-    )
-    .await;
+    let r = lianxiao_tests::api::sign_out(base, &api.refresh).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
 
